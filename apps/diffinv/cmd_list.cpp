@@ -1,0 +1,33 @@
+#include <iostream>
+
+#include "args.h"
+#include "commands.h"
+#include "diffinv/sampler.h"
+
+namespace diffinv::cli {
+
+int run_list(const Argv& argv) {
+  Args args("list", "List what diffinv knows. Topics: samplers.");
+  args.flag("verbose", "also print each sampler's paper, default grid and steps, and every option with its default");
+  std::vector<std::string> rest;
+  Argv options;
+  for (const auto& a : argv) (a.rfind("--", 0) == 0 ? options : rest).push_back(a);
+  if (!args.parse(options)) {
+    std::cout << args.help();
+    return 0;
+  }
+  require(rest.size() == 1, "list: name one topic (known: samplers)");
+  require(rest[0] == "samplers", "list: unknown topic '" + rest[0] + "' (known: samplers)");
+  for (const auto& s : sampler_table()) {
+    std::cout << s.name << std::string(s.name.size() < 10 ? 10 - s.name.size() : 1, ' ') << s.summary << " ["
+              << describe_needs(s) << "]\n";
+    if (!args.enabled("verbose")) continue;
+    std::cout << "          paper: " << s.paper << "; default grid " << grid_kind_name(s.grid) << ", "
+              << s.default_steps << " steps\n";
+    for (const auto& o : s.options)
+      std::cout << "          " << o.name << " = " << o.default_value << ": " << o.help << "\n";
+  }
+  return 0;
+}
+
+}  // namespace diffinv::cli

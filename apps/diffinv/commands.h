@@ -1,0 +1,15 @@
+// The CLI's subcommands. main.cpp holds the table that maps names to these functions; each takes
+// the arguments after its name and returns the exit code.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace diffinv::cli {
+
+using Argv = std::vector<std::string>;
+
+int run_list(const Argv& args);
+int run_bench(const Argv& args);      // dispatches to the bench table in cmd_bench.cpp
+int run_bench_gmm(const Argv& args);
+
+}  // namespace diffinv::cli

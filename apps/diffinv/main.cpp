@@ -1,0 +1,84 @@
+// diffinv: zero-shot inverse problems with diffusion priors. `diffinv --help` lists the commands.
+#include <c10/util/Exception.h>
+
+#include <functional>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+#include "diffinv/common.h"
+#include "diffinv/runtime.h"
+
+namespace {
+
+struct Command {
+  const char* name;
+  const char* summary;
+  std::function<int(const diffinv::cli::Argv&)> run;
+};
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> table = {
+      {"list", "list samplers and what they need (diffinv list samplers [--verbose])", diffinv::cli::run_list},
+      {"bench", "benchmarks: gmm (exact-posterior GMM benchmark)", diffinv::cli::run_bench},
+  };
+  return table;
+}
+
+void print_help() {
+  std::cout << "usage: diffinv [--threads N] <command> [options]\n\n"
+               "Zero-shot imaging inverse problems with diffusion priors.\n\ncommands:\n";
+  for (const auto& c : commands()) std::cout << "  " << c.name << std::string(10 - std::string(c.name).size(), ' ') << c.summary << "\n";
+  std::cout << "\nglobal options:\n"
+               "  --threads N   intra-op CPU threads (default: $DIFFINV_THREADS, else all cores)\n"
+               "  --help        this help; `diffinv <command> --help` documents each command\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  try {
+    int threads = 0;
+    while (!args.empty() && args[0].rfind("--", 0) == 0) {
+      if (args[0] == "--help" || args[0] == "-h") {
+        print_help();
+        return 0;
+      }
+      if (args[0] == "--threads" && args.size() >= 2) {
+        try {
+          threads = std::stoi(args[1]);
+        } catch (const std::exception&) {
+          threads = -1;
+        }
+        diffinv::require(threads > 0, "--threads needs a positive integer, got '" + args[1] + "'");
+        args.erase(args.begin(), args.begin() + 2);
+        continue;
+      }
+      throw diffinv::Error("unknown global option '" + args[0] + "' (known: --threads, --help)");
+    }
+    if (args.empty()) {
+      print_help();
+      return 2;
+    }
+    diffinv::configure_threads(threads);
+    const std::string name = args[0];
+    args.erase(args.begin());
+    std::string known;
+    for (const auto& c : commands()) {
+      if (name == c.name) return c.run(args);
+      known += (known.empty() ? "" : ", ") + std::string(c.name);
+    }
+    throw diffinv::Error("unknown command '" + name + "' (known: " + known + ")");
+  } catch (const diffinv::Error& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  } catch (const c10::Error& e) {
+    std::cerr << "error: libtorch: " << e.what_without_backtrace() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,44 @@
+// The Denoiser contract (DESIGN §2): D(x, sigma) = E[x0 | x] for x = x0 + sigma * n, VE form.
+#pragma once
+#include <ATen/core/TensorBody.h>
+#include <c10/core/TensorOptions.h>
+
+#include <functional>
+#include <vector>
+
+#include "diffinv/common.h"
+#include "diffinv/schedule.h"
+
+namespace diffinv {
+
+// v -> Cov[x0 | x] v for a fixed (x, sigma); v and the result have x's shape.
+using CovarianceProduct = std::function<Tensor(const Tensor&)>;
+
+struct DenoiserCapabilities {
+  bool exact_posterior_covariance = false;  // posterior_covariance() is exact (analytic priors)
+  bool learned_variance = false;            // the network predicts its reverse-process variance
+};
+
+class Denoiser {
+ public:
+  virtual ~Denoiser() = default;
+
+  // Batched and differentiable: x is [B, sample_shape...]; autograd flows when grad mode is on.
+  virtual Tensor denoise(const Tensor& x, double sigma) = 0;
+
+  virtual std::vector<int64_t> sample_shape() const = 0;
+  virtual c10::TensorOptions tensor_options() const = 0;
+  virtual DenoiserCapabilities capabilities() const { return {}; }
+
+  // The discrete training schedule whose sigmas the default grids use. Priors that are defined
+  // at every sigma (Gaussian, GMM) use the DDPM linear schedule.
+  virtual const DiscreteSchedule& schedule() const { return default_schedule_; }
+
+  // Cov[x0 | x] as a product; only where capabilities().exact_posterior_covariance.
+  virtual CovarianceProduct posterior_covariance(const Tensor& x, double sigma);
+
+ private:
+  DiscreteSchedule default_schedule_{};
+};
+
+}  // namespace diffinv

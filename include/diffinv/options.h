@@ -1,0 +1,62 @@
+// Typed sampler options from "key=value" strings. Each options struct lists its fields once in a
+// `visit(OptionVisitor&)` member; the struct's member initialisers are the only place defaults
+// live. The same visit reads overrides (unknown keys are errors) and documents the options.
+#pragma once
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "diffinv/common.h"
+
+namespace diffinv {
+
+using OptionMap = std::map<std::string, std::string>;
+
+struct OptionDoc {
+  std::string name, default_value, help;
+};
+
+class OptionVisitor {
+ public:
+  // Reading mode: values come from `overrides`; describing mode: only records docs.
+  explicit OptionVisitor(const OptionMap* overrides = nullptr) : overrides_(overrides) {}
+
+  void operator()(const char* name, double& value, const char* help);
+  void operator()(const char* name, int& value, const char* help);
+  void operator()(const char* name, bool& value, const char* help);
+  // A string restricted to `choices`.
+  void operator()(const char* name, std::string& value, const std::vector<std::string>& choices, const char* help);
+
+  const std::vector<OptionDoc>& docs() const { return docs_; }
+  // Throws naming any key of `overrides` no field consumed, with the known names.
+  void check_all_used(const std::string& owner) const;
+
+ private:
+  const std::string* find(const char* name);
+  const OptionMap* overrides_;
+  std::set<std::string> used_;
+  std::vector<OptionDoc> docs_;
+};
+
+// Parses "key=value" into a map; a malformed item is an error.
+void parse_key_value(const std::string& item, OptionMap& into);
+
+template <class Options>
+Options read_options(const OptionMap& overrides, const std::string& owner) {
+  Options o;
+  OptionVisitor v(&overrides);
+  o.visit(v);
+  v.check_all_used(owner);
+  return o;
+}
+
+template <class Options>
+std::vector<OptionDoc> describe_options() {
+  Options o;
+  OptionVisitor v;
+  o.visit(v);
+  return v.docs();
+}
+
+}  // namespace diffinv

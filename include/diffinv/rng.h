@@ -1,0 +1,18 @@
+// Seeded generators on any device: the same seed gives the same stream on the same device.
+#pragma once
+#include <ATen/core/Generator.h>
+#include <c10/core/Device.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "diffinv/common.h"
+
+namespace diffinv {
+
+at::Generator make_generator(uint64_t seed, c10::Device device = c10::Device(c10::kCPU));
+// Standard normal noise shaped like `like`, on its device and dtype.
+Tensor randn_like(const Tensor& like, at::Generator& gen);
+Tensor randn(at::IntArrayRef shape, const c10::TensorOptions& options, at::Generator& gen);
+
+}  // namespace diffinv

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Debian packages diffinv needs (only the missing ones), then configures and builds
+# diffinv in Release with Ninja and ccache. Idempotent; run as root on Debian bookworm (or with sudo).
+# Usage: scripts/setup.sh [build-dir]   (default: build)
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${1:-$root/build}"
+
+packages=(build-essential cmake ninja-build ccache libtorch-dev libgtest-dev libyaml-cpp-dev
+          libstb-dev nlohmann-json3-dev zlib1g-dev dataset-fashion-mnist)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  sudo_cmd=(); [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+jobs="${DIFFINV_JOBS:-$(nproc)}"
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >&2
+cmake --build "$build" -j "$jobs" >&2

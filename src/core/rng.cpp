@@ -1,0 +1,25 @@
+#include "diffinv/rng.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/detail/CUDAHooksInterface.h>
+
+namespace diffinv {
+
+at::Generator make_generator(uint64_t seed, c10::Device device) {
+  if (device.is_cpu()) return at::make_generator<at::CPUGeneratorImpl>(seed);
+  require(device.is_cuda(), "generators exist for cpu and cuda devices only");
+  auto gen = at::detail::getCUDAHooks().getDefaultCUDAGenerator(device.has_index() ? device.index() : 0).clone();
+  gen.set_current_seed(seed);
+  return gen;
+}
+
+Tensor randn(at::IntArrayRef shape, const c10::TensorOptions& options, at::Generator& gen) {
+  return at::randn(shape, gen, options);
+}
+
+Tensor randn_like(const Tensor& like, at::Generator& gen) {
+  return at::randn(like.sizes(), gen, like.options());
+}
+
+}  // namespace diffinv

@@ -1,0 +1,69 @@
+// DDNM — Wang, Yu & Zhang, "Zero-Shot Image Restoration Using Denoising Diffusion Null-Space
+// Model", ICLR 2023. DDNM: eq. 13, x0_hat = x0 - A^+ (A x0 - y), then a DDIM step.
+// DDNM+: eq. 17-19, x0_hat = x0 - Sigma_t A^+ (A x0 - y) with Sigma_t = V diag(lambda_i) V^T, and
+// the step's fresh noise reduced to gamma_i so that the noise carried in from y plus the fresh
+// noise equals the DDIM noise budget c per spectral coordinate.
+#include <ATen/ATen.h>
+
+#include <cmath>
+
+#include "diffinv/rng.h"
+#include "diffinv/samplers.h"
+#include "steps.h"
+
+namespace diffinv {
+
+Tensor sample_ddnm(const SamplerContext& ctx, const DdnmOptions& o) {
+  const auto& A = ctx.problem.linear("ddnm");
+  at::Generator gen = ctx.generator;
+  Tensor x = ctx.x_init;
+  for (size_t i = 0; i + 1 < ctx.sigmas.size(); ++i) {
+    const double s = ctx.sigmas[i], sn = ctx.sigmas[i + 1];
+    const Tensor x0 = steps::denoise(ctx.denoiser, x, s);
+    const Tensor x0_hat = x0 - A.pinv(A.forward(x0) - ctx.problem.y);
+    ctx.report(int(i), x0_hat);
+    x = steps::ddim(x, x0_hat, s, sn, o.eta, gen);
+  }
+  return x;
+}
+
+Tensor sample_ddnm_plus(const SamplerContext& ctx, const DdnmOptions& o) {
+  const auto& H = ctx.problem.svd("ddnm+");
+  at::Generator gen = ctx.generator;
+  const double sy = ctx.problem.sigma_y;
+  const Tensor sv = H.singular_values_2d();
+  const int64_t m = sv.size(1);
+  const Tensor measured = sv > 0;
+  const Tensor safe_sv = at::where(measured, sv, at::ones_like(sv));
+  const Tensor u = H.Ut(ctx.problem.y);
+  Tensor x = ctx.x_init;
+  for (size_t i = 0; i + 1 < ctx.sigmas.size(); ++i) {
+    const double s = ctx.sigmas[i], sn = ctx.sigmas[i + 1];
+    const Tensor x0 = steps::denoise(ctx.denoiser, x, s);
+    // x_next = a x0_hat + k x + noise with a = 1 - k (VE DDIM): y's noise reaches x_next as a*sigma_y/s_i.
+    const double c = steps::ddim_noise_std(s, sn, o.eta);
+    const double k = std::sqrt(std::max(0.0, sn * sn - c * c)) / s;
+    const double a = 1 - k;
+    const Tensor carried = (a * sy) / safe_sv;  // std of y's noise in x_next along v_i
+    const Tensor full = carried <= c;
+    const Tensor lambda = at::where(full, at::ones_like(sv), c / carried.clamp_min(1e-30));
+    const Tensor fresh_std = at::where(full, (c * c - carried * carried).clamp_min(0).sqrt(), at::zeros_like(sv));
+    Tensor c0 = H.Vt(x0);
+    const Tensor h0 = c0.narrow(1, 0, m);
+    const Tensor correction = at::where(measured, lambda * (h0 * sv - u) / safe_sv, at::zeros_like(h0));
+    c0 = at::cat({h0 - correction, c0.narrow(1, m, c0.size(1) - m)}, 1);
+    const Tensor x0_hat = H.V(c0).view_as(x);
+    ctx.report(int(i), x0_hat);
+    if (sn <= 0) {
+      x = x0_hat;
+      continue;
+    }
+    const Tensor z = randn_like(c0, gen);
+    const Tensor zh = z.narrow(1, 0, m);
+    const Tensor noise = at::cat({at::where(measured, zh * fresh_std, zh * c), z.narrow(1, m, z.size(1) - m) * c}, 1);
+    x = x0_hat * a + x * k + H.V(noise).view_as(x);
+  }
+  return x;
+}
+
+}  // namespace diffinv

@@ -1,0 +1,49 @@
+// DDRM — Kawar et al., "Denoising Diffusion Restoration Models", NeurIPS 2022, eq. 7-8 (VE form,
+// as in the paper). In the SVD domain, with x̄ = V^T x, ȳ_i = (U^T y)_i / s_i:
+//   s_i = 0:                     x̄'_i = x̄0_i + sqrt(1-eta^2) s' (x̄_i - x̄0_i)/s + eta s' z
+//   s' <  sigma_y/s_i:           x̄'_i = x̄0_i + sqrt(1-eta^2) s' (ȳ_i - x̄0_i)/(sigma_y/s_i) + eta s' z
+//   s' >= sigma_y/s_i:           x̄'_i = (1-eta_b) x̄0_i + eta_b ȳ_i + sqrt(s'^2 - eta_b^2 sigma_y^2/s_i^2) z
+#include <ATen/ATen.h>
+
+#include <cmath>
+
+#include "diffinv/rng.h"
+#include "diffinv/samplers.h"
+#include "steps.h"
+
+namespace diffinv {
+
+Tensor sample_ddrm(const SamplerContext& ctx, const DdrmOptions& o) {
+  const auto& H = ctx.problem.svd("ddrm");
+  at::Generator gen = ctx.generator;
+  const double sy = ctx.problem.sigma_y;
+  const Tensor sv = H.singular_values_2d();
+  const int64_t m = sv.size(1);
+  const Tensor measured = sv > 0;
+  const Tensor safe_sv = at::where(measured, sv, at::ones_like(sv));
+  const Tensor y_bar = H.Ut(ctx.problem.y) / safe_sv;
+  const Tensor y_noise = sy / safe_sv;  // sigma_y / s_i: the noise of ȳ_i
+  const double keep = std::sqrt(std::max(0.0, 1 - o.eta * o.eta));
+  Tensor x = ctx.x_init;
+  for (size_t i = 0; i + 1 < ctx.sigmas.size(); ++i) {
+    const double s = ctx.sigmas[i], sn = ctx.sigmas[i + 1];
+    const Tensor x0 = steps::denoise(ctx.denoiser, x, s);
+    ctx.report(int(i), x0);
+    const Tensor c0 = H.Vt(x0), cx = H.Vt(x);
+    const Tensor z = randn_like(c0, gen);
+    // Unmeasured coordinates: plain DDIM in the spectral domain.
+    Tensor next = c0 + (cx - c0) * (keep * sn / s) + z * (o.eta * sn);
+    const Tensor h0 = c0.narrow(1, 0, m), zh = z.narrow(1, 0, m);
+    const Tensor noisy_y = y_noise > sn;  // y is noisier than the target level
+    const Tensor safe_y_noise = at::where(noisy_y, y_noise, at::ones_like(y_noise));
+    const Tensor below = h0 + (y_bar - h0) * (keep * sn) / safe_y_noise + zh * (o.eta * sn);
+    const Tensor above = h0 * (1 - o.eta_b) + y_bar * o.eta_b +
+                         zh * (sn * sn - o.eta_b * o.eta_b * y_noise * y_noise).clamp_min(0).sqrt();
+    const Tensor head = at::where(measured, at::where(noisy_y, below, above), next.narrow(1, 0, m));
+    next = at::cat({head, next.narrow(1, m, next.size(1) - m)}, 1);
+    x = H.V(next).view_as(x);
+  }
+  return x;
+}
+
+}  // namespace diffinv

@@ -1,0 +1,38 @@
+// DiffPIR — Zhu et al., "Denoising Diffusion Models for Plug-and-Play Image Restoration",
+// CVPRW 2023, Algorithm 1: x0_hat = argmin |y - A x|^2 + rho_t |x - x0|^2 with
+// rho_t = lambda sigma_n^2 / sigma_t^2 (sigma_n on [0, 1] = sigma_y / 2, DESIGN §5), then
+// x_{t-1} = x0_hat + sigma_{t-1} (sqrt(1 - zeta) eps_hat + sqrt(zeta) z), eps_hat = (x_t - x0_hat)/sigma_t.
+#include <cmath>
+#include <limits>
+
+#include "diffinv/rng.h"
+#include "diffinv/samplers.h"
+#include "steps.h"
+
+namespace diffinv {
+
+Tensor sample_diffpir(const SamplerContext& ctx, const DiffpirOptions& o) {
+  const auto& A = ctx.problem.linear("diffpir");
+  require(o.lambda > 0, "diffpir: lambda must be > 0");
+  require(o.zeta >= 0 && o.zeta <= 1, "diffpir: zeta must be in [0, 1]");
+  at::Generator gen = ctx.generator;
+  const double sy = ctx.problem.sigma_y;
+  Tensor x = ctx.x_init;
+  for (size_t i = 0; i + 1 < ctx.sigmas.size(); ++i) {
+    const double s = ctx.sigmas[i], sn = ctx.sigmas[i + 1];
+    const Tensor x0 = steps::denoise(ctx.denoiser, x, s);
+    // prox weight gamma = 1 / rho_t; noiseless y makes the data step a projection.
+    const double gamma = sy > 0 ? 4 * s * s / (o.lambda * sy * sy) : std::numeric_limits<double>::infinity();
+    const Tensor x0_hat = A.prox(x0, ctx.problem.y, gamma);
+    ctx.report(int(i), x0_hat);
+    if (sn <= 0) {
+      x = x0_hat;
+      continue;
+    }
+    const Tensor eps_hat = (x - x0_hat) / s;
+    x = x0_hat + (eps_hat * std::sqrt(1 - o.zeta) + randn_like(x, gen) * std::sqrt(o.zeta)) * sn;
+  }
+  return x;
+}
+
+}  // namespace diffinv

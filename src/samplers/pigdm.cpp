@@ -1,0 +1,24 @@
+// ΠGDM — Song et al., "Pseudoinverse-Guided Diffusion Models for Inverse Problems", ICLR 2023,
+// eq. 7-8, noisy form: p(y | x_t) ≈ N(A x0_hat, r_t^2 A A^T + sigma_y^2 I) with
+// r_t^2 = sigma^2 / (1 + sigma^2); its score enters through one VJP (Type I of Peng et al. 2024).
+#include "diffinv/samplers.h"
+#include "posterior_mean.h"
+
+namespace diffinv {
+
+Tensor sample_pigdm(const SamplerContext& ctx, const PigdmOptions& o) {
+  const auto& A = ctx.problem.linear("pigdm");
+  at::Generator gen = ctx.generator;
+  Tensor x = ctx.x_init;
+  for (size_t i = 0; i + 1 < ctx.sigmas.size(); ++i) {
+    const double s = ctx.sigmas[i], sn = ctx.sigmas[i + 1];
+    const auto t = steps::denoise_tracked(ctx.denoiser, x, s);
+    const auto cov = make_covariance(CovarianceSource::Pigdm, ctx.denoiser, x, s, 1.0);
+    const Tensor x0 = type1_posterior_mean(t, A, ctx.problem.y, ctx.problem.sigma_y, s, cov);
+    ctx.report(int(i), x0);
+    x = steps::ddim(x, x0, s, sn, o.eta, gen);
+  }
+  return x;
+}
+
+}  // namespace diffinv

@@ -1,0 +1,120 @@
+#include <ATen/ATen.h>
+
+#include "diffinv/samplers.h"
+
+namespace diffinv {
+
+const Operator& InverseProblem::any(const std::string& who) const {
+  require(op != nullptr, who + " needs a measurement operator");
+  require(y.defined(), who + " needs a measurement y");
+  return *op;
+}
+
+const LinearOperator& InverseProblem::linear(const std::string& who) const {
+  const auto* lin = dynamic_cast<const LinearOperator*>(&any(who));
+  require(lin != nullptr, who + " needs a linear operator; '" + op->name() + "' is not linear");
+  return *lin;
+}
+
+const SvdOperator& InverseProblem::svd(const std::string& who) const {
+  const auto* s = dynamic_cast<const SvdOperator*>(&any(who));
+  require(s != nullptr, who + " needs an operator with an SVD; '" + op->name() + "' has none");
+  return *s;
+}
+
+void SamplerContext::report(int step, const Tensor& x0) const {
+  if (!progress) return;
+  StepInfo info;
+  info.step = step;
+  info.total = int(sigmas.size()) - 1;
+  info.sigma = sigmas[step];
+  info.sigma_next = sigmas[step + 1];
+  info.x0 = x0.detach();
+  progress(info);
+}
+
+namespace {
+template <class Options>
+SamplerInfo entry(std::string name, std::string summary, std::string paper, Needs needs, bool vjp, GridKind grid,
+                  int steps, Tensor (*fn)(const SamplerContext&, const Options&)) {
+  SamplerInfo info;
+  info.name = name;
+  info.summary = std::move(summary);
+  info.paper = std::move(paper);
+  info.operator_needs = needs;
+  info.needs_vjp = vjp;
+  info.grid = grid;
+  info.default_steps = steps;
+  info.run = [fn, name](const SamplerContext& ctx, const OptionMap& overrides) {
+    return fn(ctx, read_options<Options>(overrides, "sampler '" + name + "'"));
+  };
+  info.options = describe_options<Options>();
+  return info;
+}
+}  // namespace
+
+const std::vector<SamplerInfo>& sampler_table() {
+  static const std::vector<SamplerInfo> table = {
+      entry("ddpm", "unconditional DDPM ancestral sampling", "Ho et al. 2020, eq. 7 (VE form)", Needs::Nothing,
+            false, GridKind::Uniform, 100, sample_ddpm),
+      entry("ddim", "unconditional DDIM(eta) sampling", "Song et al. 2021, eq. 12 (VE form)", Needs::Nothing, false,
+            GridKind::Uniform, 100, sample_ddim),
+      entry("dps", "DPS: ancestral step + gradient of |y - A(x0_hat)| through the denoiser",
+            "Chung et al. ICLR 2023, Alg. 1", Needs::AnyOperator, true, GridKind::Uniform, 1000, sample_dps),
+      entry("pigdm", "PiGDM (noisy): Type I guidance with Sigma = r_t^2 I, closed-form C^-1",
+            "Song et al. ICLR 2023, eq. 7-8", Needs::LinearOperator, true, GridKind::Uniform, 100, sample_pigdm),
+      entry("ddrm", "DDRM: per-singular-value update in the SVD domain", "Kawar et al. NeurIPS 2022, eq. 7-8",
+            Needs::SvdOperator, false, GridKind::Uniform, 20, sample_ddrm),
+      entry("ddnm", "DDNM: range-null-space correction x0 - A^+(A x0 - y), then DDIM",
+            "Wang et al. ICLR 2023, eq. 13", Needs::LinearOperator, false, GridKind::Uniform, 100, sample_ddnm),
+      entry("ddnm+", "DDNM+: noise-aware correction scaled per singular value", "Wang et al. ICLR 2023, eq. 17-19",
+            Needs::SvdOperator, false, GridKind::Uniform, 100, sample_ddnm_plus),
+      entry("diffpir", "DiffPIR: prox data step (rho_t = lambda sigma_y^2/(4 sigma_t^2)), re-noise with zeta",
+            "Zhu et al. CVPRW 2023, Alg. 1", Needs::LinearOperator, false, GridKind::Quad, 100, sample_diffpir),
+      entry("dmps", "DMPS: ancestral step + closed-form uninformative-prior likelihood score",
+            "Meng & Kabashima 2022, eq. 11-13", Needs::LinearOperator, false, GridKind::Uniform, 100, sample_dmps),
+      entry("opc", "OPC: Type I/II posterior mean with exact or isotropic covariance, DDIM outer step",
+            "Peng et al. ICML 2024, eq. 9-10", Needs::LinearOperator, false, GridKind::Uniform, 100, sample_opc),
+      entry("opc-heun", "OPC with Heun (EDM) steps on a Karras grid, deterministic or with churn",
+            "Peng et al. ICML 2024; Karras et al. 2022, Alg. 2", Needs::LinearOperator, false, GridKind::Karras, 50,
+            sample_opc_heun),
+      entry("dps-dmps", "DPS until x0_hat settles (PSNR switch rule), DMPS after: fewer VJPs",
+            "DESIGN §5 (Chung 2023 + Meng 2022)", Needs::LinearOperator, true, GridKind::Uniform, 1000,
+            sample_dps_dmps_hybrid),
+  };
+  return table;
+}
+
+const SamplerInfo& find_sampler(const std::string& name) {
+  std::string known;
+  for (const auto& s : sampler_table()) {
+    if (s.name == name) return s;
+    known += (known.empty() ? "" : ", ") + s.name;
+  }
+  throw Error("unknown sampler '" + name + "' (known: " + known + ")");
+}
+
+std::string describe_needs(const SamplerInfo& info) {
+  std::string needs;
+  switch (info.operator_needs) {
+    case Needs::Nothing: needs = "no operator (unconditional)"; break;
+    case Needs::AnyOperator: needs = "any operator"; break;
+    case Needs::LinearOperator: needs = "linear operator"; break;
+    case Needs::SvdOperator: needs = "operator with SVD"; break;
+  }
+  if (info.needs_vjp) needs += ", VJP";
+  return needs;
+}
+
+void check_sampler_fits(const SamplerInfo& info, const Operator* op) {
+  if (info.operator_needs == Needs::Nothing) return;
+  require(op != nullptr, "sampler '" + info.name + "' needs a measurement operator");
+  if (info.operator_needs == Needs::LinearOperator)
+    require(dynamic_cast<const LinearOperator*>(op) != nullptr,
+            "sampler '" + info.name + "' needs a linear operator; '" + op->name() + "' is not linear");
+  if (info.operator_needs == Needs::SvdOperator)
+    require(dynamic_cast<const SvdOperator*>(op) != nullptr,
+            "sampler '" + info.name + "' needs an operator with an SVD; '" + op->name() + "' has none");
+}
+
+}  // namespace diffinv

@@ -1,0 +1,51 @@
+#include "steps.h"
+
+#include <ATen/ATen.h>
+#include <torch/csrc/autograd/autograd.h>
+
+#include <cmath>
+
+#include "diffinv/rng.h"
+
+namespace diffinv::steps {
+
+double ddim_noise_std(double sigma, double sigma_next, double eta) {
+  if (sigma_next <= 0) return 0.0;
+  return eta * sigma_next * std::sqrt(std::max(0.0, 1.0 - (sigma_next * sigma_next) / (sigma * sigma)));
+}
+
+Tensor ddim(const Tensor& x, const Tensor& x0, double sigma, double sigma_next, double eta, at::Generator& gen) {
+  if (sigma_next <= 0) return x0;
+  const double c = ddim_noise_std(sigma, sigma_next, eta);
+  const double keep = std::sqrt(std::max(0.0, sigma_next * sigma_next - c * c)) / sigma;
+  Tensor out = x0 + (x - x0) * keep;
+  if (c > 0) out = out + randn_like(x, gen) * c;
+  return out;
+}
+
+double vp_gradient_scale(double sigma, double sigma_next) {
+  return std::sqrt(1 + sigma * sigma) * std::sqrt(1 + sigma_next * sigma_next);
+}
+
+Tracked denoise_tracked(Denoiser& denoiser, const Tensor& x, double sigma) {
+  at::AutoGradMode grad(true);
+  Tracked t;
+  t.x = x.detach().requires_grad_(true);
+  t.mu = denoiser.denoise(t.x, sigma);
+  return t;
+}
+
+Tensor vjp(const Tracked& t, const Tensor& cotangent) {
+  return torch::autograd::grad({t.mu}, {t.x}, {cotangent.detach()})[0];
+}
+
+Tensor grad_of(const Tracked& t, const Tensor& per_sample_loss) {
+  return torch::autograd::grad({per_sample_loss.sum()}, {t.x})[0];
+}
+
+Tensor denoise(Denoiser& denoiser, const Tensor& x, double sigma) {
+  at::NoGradGuard no_grad;
+  return denoiser.denoise(x, sigma);
+}
+
+}  // namespace diffinv::steps

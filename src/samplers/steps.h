@@ -1,0 +1,32 @@
+// Pieces every sampler shares: the VE DDIM step, the VP step-size conversion and tracked denoising.
+#pragma once
+#include <ATen/core/Generator.h>
+
+#include "diffinv/denoiser.h"
+#include "diffinv/sampler.h"
+
+namespace diffinv::steps {
+
+// DDIM noise std in VE form: c = eta * sigma_next * sqrt(1 - sigma_next^2 / sigma^2)
+// (Song 2021 eq. 16 divided by sqrt(abar_{t-1})); eta = 1 is DDPM's posterior std.
+double ddim_noise_std(double sigma, double sigma_next, double eta);
+
+// x_next = x0 + sqrt(sigma_next^2 - c^2) (x - x0) / sigma + c z.
+Tensor ddim(const Tensor& x, const Tensor& x0, double sigma, double sigma_next, double eta, at::Generator& gen);
+
+// A VP-state gradient step x_vp -= zeta grad_{x_vp} L is x -= zeta * this * grad_x L in VE (DESIGN §5).
+double vp_gradient_scale(double sigma, double sigma_next);
+
+// mu = D(x, sigma) with a graph back to a fresh leaf copy of x.
+struct Tracked {
+  Tensor x, mu;
+};
+Tracked denoise_tracked(Denoiser& denoiser, const Tensor& x, double sigma);
+// J^T v for mu = D(x): the gradient of <mu, v> with v held fixed.
+Tensor vjp(const Tracked& t, const Tensor& cotangent);
+// grad_x of a per-sample scalar loss [B] (each sample's gradient is its own).
+Tensor grad_of(const Tracked& t, const Tensor& per_sample_loss);
+
+Tensor denoise(Denoiser& denoiser, const Tensor& x, double sigma);  // no graph
+
+}  // namespace diffinv::steps
