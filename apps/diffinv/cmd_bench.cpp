@@ -16,6 +16,7 @@ struct BenchEntry {
 const std::vector<BenchEntry>& benches() {
   static const std::vector<BenchEntry> table = {
       {"gmm", "every sampler against the exact posterior of a 25-component GMM (DESIGN §7)", run_bench_gmm},
+      {"speed", "UNet ms per forward and forward+VJP, GFLOP and TFLOP/s (DESIGN §7)", run_bench_speed},
   };
   return table;
 }

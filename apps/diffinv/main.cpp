@@ -21,7 +21,9 @@ struct Command {
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
       {"list", "list samplers and what they need (diffinv list samplers [--verbose])", diffinv::cli::run_list},
-      {"bench", "benchmarks: gmm (exact-posterior GMM benchmark)", diffinv::cli::run_bench},
+      {"bench", "benchmarks: gmm (exact-posterior GMM benchmark), speed (UNet ms per NFE)", diffinv::cli::run_bench},
+      {"info", "describe a checkpoint or model config (diffinv info FILE)", diffinv::cli::run_info},
+      {"convert", "convert a checkpoint to safetensors (diffinv convert IN OUT)", diffinv::cli::run_convert},
   };
   return table;
 }

@@ -14,6 +14,14 @@ namespace diffinv {
 // v -> Cov[x0 | x] v for a fixed (x, sigma); v and the result have x's shape.
 using CovarianceProduct = std::function<Tensor(const Tensor&)>;
 
+// One NFE of a network with a learned reverse variance (capabilities().learned_variance).
+struct DenoiserVarianceOutput {
+  Tensor x0;                    // D(x, sigma)
+  Tensor reverse_log_variance;  // log Var_theta[x_prev | x] in VP units (guided-diffusion's
+                                // model_log_variance); in VE units add log(1 + sigma_prev^2)
+  Tensor x0_variance;           // OPC "convert": diagonal Cov[x0 | x] in x0 units, clipped > 0
+};
+
 struct DenoiserCapabilities {
   bool exact_posterior_covariance = false;  // posterior_covariance() is exact (analytic priors)
   bool learned_variance = false;            // the network predicts its reverse-process variance
@@ -36,6 +44,10 @@ class Denoiser {
 
   // Cov[x0 | x] as a product; only where capabilities().exact_posterior_covariance.
   virtual CovarianceProduct posterior_covariance(const Tensor& x, double sigma);
+
+  // Only where capabilities().learned_variance: x0 and the learned variance of the reverse step
+  // sigma -> sigma_prev (sigma_prev < 0: the previous step of the training schedule) from one NFE.
+  virtual DenoiserVarianceOutput denoise_with_variance(const Tensor& x, double sigma, double sigma_prev = -1);
 
  private:
   DiscreteSchedule default_schedule_{};

@@ -1,0 +1,246 @@
+// Checkpoint files: PyTorch zip and legacy .pt, safetensors, strict loading and its errors, and
+// the `diffinv convert` / `diffinv info` commands.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "diffinv/checkpoint.h"
+#include "diffinv/unet.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using diffinv::StateDict;
+using diffinv::Tensor;
+
+std::string ref(const std::string& name) { return std::string(DIFFINV_SHARED_DIR) + "/reference/unet/" + name; }
+
+fs::path temp_dir() {
+  static const fs::path dir = [] {
+    const fs::path d = fs::temp_directory_path() / ("diffinv_ckpt_test_" + std::to_string(::getpid()));
+    fs::create_directories(d);
+    return d;
+  }();
+  return dir;
+}
+
+std::string read_bytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+void write_bytes(const fs::path& path, const std::string& bytes) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+// Expects a diffinv::Error whose message contains every one of `parts`.
+template <typename F>
+void expect_error(F&& f, const std::vector<std::string>& parts) {
+  try {
+    f();
+    ADD_FAILURE() << "no error thrown";
+  } catch (const diffinv::Error& e) {
+    for (const auto& p : parts) EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << "'" << p << "' not in: " << e.what();
+  }
+}
+
+diffinv::UNetConfig plain_config() {
+  return diffinv::parse_unet_config(
+      "image_size: 32\nnum_channels: 32\nnum_res_blocks: 2\nchannel_mult: \"1,2,2\"\nlearn_sigma: false\n"
+      "attention_resolutions: \"16\"\nnum_heads: 2\nnum_head_channels: -1\nuse_scale_shift_norm: false\n"
+      "resblock_updown: false\n");
+}
+
+TEST(Checkpoint, ReadsTorchZipStateDict) {
+  EXPECT_EQ(diffinv::detect_checkpoint_format(ref("ffhq_small.pt")), diffinv::CheckpointFormat::TorchZip);
+  const StateDict sd = diffinv::load_torch_file(ref("ffhq_small.pt"));
+  EXPECT_EQ(sd.size(), 256u);
+  EXPECT_EQ(sd.entries.front().first, "time_embed.0.weight");
+  EXPECT_EQ(sd.entries.front().second.sizes(), (std::vector<int64_t>{128, 32}));
+  EXPECT_EQ(sd.entries.back().first, "out.2.bias");
+  EXPECT_EQ(sd.num_elements(), 4275750);
+  EXPECT_EQ(sd.dtype_summary(), "float32");
+  // The io file holds an int64 tensor too.
+  const StateDict io = diffinv::load_torch_file(ref("ffhq_small.io.pt"));
+  EXPECT_EQ(io.at("t").scalar_type(), torch::kLong);
+  EXPECT_EQ(io.at("t")[0].item<int64_t>(), 17);
+  EXPECT_EQ(io.at("x").sizes(), (std::vector<int64_t>{2, 3, 64, 64}));
+}
+
+// A hand-written legacy (pre-1.6) torch.save file whose tensor is a transposed (strided) view.
+std::string pickle_str(const std::string& s) {
+  std::string out = "X";
+  const uint32_t n = static_cast<uint32_t>(s.size());
+  out.append(reinterpret_cast<const char*>(&n), 4);
+  return out + s;
+}
+
+TEST(Checkpoint, ReadsLegacyTorchFileWithStridedTensor) {
+  std::string f;
+  f += std::string("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.", 15);  // magic number
+  f += std::string("\x80\x02M\xe9\x03.", 6);                                          // protocol 1001
+  f += std::string("\x80\x02}.", 4);                                                  // sys_info
+  const char rebuild_args[] = "QK\x00K\x02K\x03\x86K\x01K\x02\x86\x89";  // offset 0, size (2,3), stride (1,2)
+  f += std::string("\x80\x02") + "ccollections\nOrderedDict\n)R(" + pickle_str("w") +
+       "ctorch._utils\n_rebuild_tensor_v2\n((" + pickle_str("storage") + "ctorch\nFloatStorage\n" + pickle_str("0") +
+       pickle_str("cpu") + "K\x06Nt" + std::string(rebuild_args, sizeof(rebuild_args) - 1) +
+       "ccollections\nOrderedDict\n)RtRu.";
+  f += "\x80\x02]" + pickle_str("0") + "a.";  // storage keys
+  const int64_t n = 6;
+  f.append(reinterpret_cast<const char*>(&n), 8);
+  for (float v : {0.f, 1.f, 2.f, 3.f, 4.f, 5.f}) f.append(reinterpret_cast<const char*>(&v), 4);
+  const fs::path path = temp_dir() / "legacy.pt";
+  write_bytes(path, f);
+  EXPECT_EQ(diffinv::detect_checkpoint_format(path.string()), diffinv::CheckpointFormat::TorchLegacy);
+  const StateDict sd = diffinv::load_checkpoint(path.string());
+  ASSERT_EQ(sd.size(), 1u);
+  EXPECT_TRUE(torch::equal(sd.at("w"), torch::tensor({{0.f, 2.f, 4.f}, {1.f, 3.f, 5.f}})));
+  // Cut inside the storage data: a truncation error, not garbage.
+  write_bytes(path, f.substr(0, f.size() - 5));
+  expect_error([&] { diffinv::load_checkpoint(path.string()); }, {"truncated"});
+}
+
+TEST(Checkpoint, SafetensorsRoundTripIsBitIdentical) {
+  StateDict sd = diffinv::load_torch_file(ref("plain_small.pt"));
+  torch::manual_seed(0);
+  sd.add("extra.half", torch::randn({3, 5}).to(torch::kHalf));
+  sd.add("extra.bf16", torch::randn({7}).to(torch::kBFloat16));
+  sd.add("extra.long", torch::arange(10, torch::kLong));
+  sd.add("extra.double", torch::randn({2, 2}, torch::kDouble));
+  sd.add("extra.strided", torch::randn({4, 6}).t());
+  sd.metadata["format"] = "pt";
+  const fs::path path = temp_dir() / "roundtrip.safetensors";
+  diffinv::save_safetensors(sd, path.string());
+  EXPECT_EQ(diffinv::detect_checkpoint_format(path.string()), diffinv::CheckpointFormat::Safetensors);
+  const StateDict back = diffinv::load_checkpoint(path.string());
+  ASSERT_EQ(back.size(), sd.size());
+  for (size_t i = 0; i < sd.size(); ++i) {
+    EXPECT_EQ(back.entries[i].first, sd.entries[i].first);
+    const Tensor& a = sd.entries[i].second;
+    const Tensor& b = back.entries[i].second;
+    ASSERT_EQ(a.scalar_type(), b.scalar_type()) << sd.entries[i].first;
+    ASSERT_EQ(a.sizes(), b.sizes()) << sd.entries[i].first;
+    // Bitwise: compare the raw bytes.
+    const Tensor ac = a.contiguous(), bc = b.contiguous();
+    EXPECT_EQ(std::memcmp(ac.data_ptr(), bc.data_ptr(), ac.numel() * ac.element_size()), 0) << sd.entries[i].first;
+  }
+  EXPECT_EQ(back.metadata.at("format"), "pt");
+  // The header is 8-byte aligned JSON, as the format requires.
+  const std::string bytes = read_bytes(path.string());
+  uint64_t header = 0;
+  std::memcpy(&header, bytes.data(), 8);
+  EXPECT_EQ((8 + header) % 8, 0u);
+  EXPECT_EQ(bytes[8], '{');
+  // Truncated safetensors.
+  write_bytes(temp_dir() / "cut.safetensors", bytes.substr(0, bytes.size() / 2));
+  expect_error([&] { diffinv::load_checkpoint((temp_dir() / "cut.safetensors").string()); }, {"truncated"});
+}
+
+TEST(Checkpoint, StrictLoadingNamesTheKey) {
+  diffinv::UNetModel model(plain_config());
+  const StateDict good = diffinv::load_torch_file(ref("plain_small.pt"));
+  const Tensor before = model->named_parameters()["out.2.bias"].clone();
+  {
+    StateDict sd = good;
+    sd.entries.erase(std::remove_if(sd.entries.begin(), sd.entries.end(), [](const auto& e) { return e.first == "out.2.bias"; }),
+                     sd.entries.end());
+    expect_error([&] { diffinv::load_state_dict_strict(*model, sd); }, {"missing", "out.2.bias"});
+  }
+  {
+    StateDict sd = good;
+    sd.add("extra_head.weight", torch::zeros({3}));
+    expect_error([&] { diffinv::load_state_dict_strict(*model, sd); }, {"unexpected", "extra_head.weight"});
+  }
+  {
+    StateDict sd = good;
+    for (auto& e : sd.entries)
+      if (e.first == "input_blocks.0.0.weight") e.second = torch::zeros({32, 3, 5, 5});
+    expect_error([&] { diffinv::load_state_dict_strict(*model, sd); },
+                 {"input_blocks.0.0.weight (expected [32, 3, 3, 3], got [32, 3, 5, 5])"});
+  }
+  // Nothing was copied by the failed loads: never continue with half-loaded weights.
+  EXPECT_TRUE(torch::equal(model->named_parameters()["out.2.bias"], before));
+  // A checkpoint of a different config (ffhq_small into plain_small) fails with the shape list.
+  expect_error([&] { diffinv::load_unet(plain_config(), ref("ffhq_small.pt")); }, {"does not match the model", "missing"});
+  diffinv::load_state_dict_strict(*model, good);
+  EXPECT_TRUE(torch::equal(model->named_parameters()["out.2.bias"], good.at("out.2.bias")));
+}
+
+TEST(Checkpoint, BadFilesGiveClearErrors) {
+  const std::string pt = read_bytes(ref("plain_small.pt"));
+  const fs::path d = temp_dir();
+  write_bytes(d / "half.pt", pt.substr(0, pt.size() / 2));
+  expect_error([&] { diffinv::load_checkpoint((d / "half.pt").string()); }, {"half.pt", "truncated"});
+  std::string flipped = pt;
+  for (size_t i = 0; i < 16; ++i) flipped[pt.size() / 2 + i] ^= 0x5a;
+  write_bytes(d / "corrupt.pt", flipped);
+  expect_error([&] { diffinv::load_checkpoint((d / "corrupt.pt").string()); }, {"corrupt"});
+  // Corrupt central directory: overwrite the last 200 bytes' signatures.
+  std::string bad_dir = pt;
+  for (size_t i = bad_dir.size() - 200; i < bad_dir.size() - 30; ++i) bad_dir[i] = 'Z';
+  write_bytes(d / "baddir.pt", bad_dir);
+  expect_error([&] { diffinv::load_checkpoint((d / "baddir.pt").string()); }, {"baddir.pt"});
+  write_bytes(d / "image.png", std::string("\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16) + std::string(100, '\0'));
+  expect_error([&] { diffinv::load_checkpoint((d / "image.png").string()); }, {"not a checkpoint", "PNG"});
+  write_bytes(d / "notes.txt", "image_size: 256\nnum_channels: 128\n");
+  expect_error([&] { diffinv::load_checkpoint((d / "notes.txt").string()); }, {"not a checkpoint", "text"});
+  write_bytes(d / "empty.pt", "");
+  expect_error([&] { diffinv::load_checkpoint((d / "empty.pt").string()); }, {"empty"});
+  expect_error([&] { diffinv::load_checkpoint((d / "does-not-exist.pt").string()); }, {"cannot open"});
+}
+
+std::string run_cli(const std::string& args, int* status) {
+  const std::string cmd = std::string(DIFFINV_CLI) + " --threads 2 " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (p && fgets(buf, sizeof buf, p)) out += buf;
+  const int rc = p ? pclose(p) : -1;
+  *status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  return out;
+}
+
+TEST(CheckpointCli, ConvertAndInfo) {
+  const fs::path out = temp_dir() / "plain_small.safetensors";
+  int status = -1;
+  const std::string log = run_cli("convert " + ref("plain_small.pt") + " " + out.string(), &status);
+  ASSERT_EQ(status, 0) << log;
+  const StateDict a = diffinv::load_checkpoint(ref("plain_small.pt"));
+  const StateDict b = diffinv::load_checkpoint(out.string());
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a.entries[i].first, b.entries[i].first);
+    EXPECT_TRUE(torch::equal(a.entries[i].second, b.entries[i].second)) << a.entries[i].first;
+  }
+  // The converted file still loads into the model strictly.
+  diffinv::UNetModel model(plain_config());
+  diffinv::load_state_dict_strict(*model, b);
+
+  const std::string info = run_cli("info " + out.string(), &status);
+  ASSERT_EQ(status, 0) << info;
+  EXPECT_NE(info.find("1,624,323"), std::string::npos) << info;
+  EXPECT_NE(info.find("float32"), std::string::npos) << info;
+  EXPECT_NE(info.find("num_res_blocks: 2"), std::string::npos) << info;
+  EXPECT_NE(info.find("learn_sigma: False"), std::string::npos) << info;
+  const std::string ffhq = run_cli("info " + ref("ffhq_small.pt"), &status);
+  ASSERT_EQ(status, 0) << ffhq;
+  EXPECT_NE(ffhq.find("image_size: 64"), std::string::npos) << ffhq;
+  EXPECT_NE(ffhq.find("4,275,750"), std::string::npos) << ffhq;
+
+  write_bytes(temp_dir() / "x.png", std::string("\x89PNG\r\n\x1a\n", 8) + std::string(64, 'x'));
+  const std::string err = run_cli("info " + (temp_dir() / "x.png").string(), &status);
+  EXPECT_NE(status, 0);
+  EXPECT_NE(err.find("error:"), std::string::npos) << err;
+  EXPECT_NE(err.find("not a checkpoint"), std::string::npos) << err;
+  const std::string unknown = run_cli("convert --frobnicate a b", &status);
+  EXPECT_NE(status, 0);
+  EXPECT_NE(unknown.find("unknown option"), std::string::npos) << unknown;
+}
+
+}  // namespace
