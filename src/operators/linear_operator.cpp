@@ -16,17 +16,22 @@ Tensor conjugate_gradient(const std::function<Tensor(const Tensor&)>& apply, con
   const Tensor stop = batch_dot(rhs, rhs) * (options.tolerance * options.tolerance);
   bool done = false;
   for (int it = 0; it < options.max_iterations; ++it) {
-    if (it % 8 == 0 && (rr <= stop).all().item<bool>()) {  // a host sync only every 8 iterations
+    // A sample that has met its tolerance is frozen (alpha = 0). Without this, the iterations run
+    // between two host checks keep going on rounding noise, and on a singular system (A^T A of an
+    // underdetermined A, i.e. every default pinv) the noise has a component in the null space where
+    // p^T A p ~ 0, so alpha = rr / pap explodes and x is destroyed (seen: |x| ~ 1e17).
+    const Tensor active = rr > stop;
+    if (it % 8 == 0 && !active.any().item<bool>()) {  // a host sync only every 8 iterations
       done = true;
       break;
     }
     const Tensor ap = apply(p);
     const Tensor pap = batch_dot(p, ap);
-    const Tensor alpha = at::where(pap > 0, rr / pap, at::zeros_like(rr));
+    const Tensor alpha = at::where(active.logical_and(pap > 0), rr / pap, at::zeros_like(rr));
     x = x + per_sample(alpha, x) * p;
     r = r - per_sample(alpha, r) * ap;
     const Tensor rr_next = batch_dot(r, r);
-    const Tensor beta = at::where(rr > 0, rr_next / rr, at::zeros_like(rr));
+    const Tensor beta = at::where(active.logical_and(rr > 0), rr_next / rr, at::zeros_like(rr));
     p = r + per_sample(beta, p) * p;
     rr = rr_next;
   }
