@@ -91,8 +91,15 @@ std::vector<int> respaced_timesteps(int num_train_steps, int steps) {
           "steps must be in [1, " + std::to_string(num_train_steps) + "], got " + std::to_string(steps));
   std::vector<int> ts;
   if (steps == 1) return {num_train_steps - 1};
+  // Exactly guided-diffusion's loop: a running float index rounded like Python's round()
+  // (half to even: std::nearbyint in the default rounding mode), so that e.g. 1000 -> 7 gives
+  // [0, 166, 333, 500, 666, 832, 999] and 1000 -> 21 keeps the accumulated float error.
   const double stride = double(num_train_steps - 1) / (steps - 1);
-  for (int i = 0; i < steps; ++i) ts.push_back(static_cast<int>(std::round(i * stride)));
+  double cur = 0.0;
+  for (int i = 0; i < steps; ++i) {
+    ts.push_back(static_cast<int>(std::nearbyint(cur)));
+    cur += stride;
+  }
   return ts;
 }
 
@@ -100,8 +107,10 @@ std::vector<int> quad_timesteps(int num_train_steps, int steps) {
   require(steps >= 2 && steps <= num_train_steps,
           "quad grid needs steps in [2, " + std::to_string(num_train_steps) + "], got " + std::to_string(steps));
   std::vector<int> ts;
+  // numpy's linspace(0, T^2, steps) is i * (T^2 / (steps - 1)) with the last point exactly T^2.
   const double t2 = double(num_train_steps) * num_train_steps;
-  for (int i = 0; i < steps; ++i) ts.push_back(static_cast<int>(std::sqrt(t2 * i / (steps - 1))));
+  const double step = t2 / (steps - 1);
+  for (int i = 0; i < steps; ++i) ts.push_back(static_cast<int>(std::sqrt(i + 1 == steps ? t2 : i * step)));
   ts.back() -= 1;
   ts.erase(std::unique(ts.begin(), ts.end()), ts.end());
   return ts;
@@ -110,6 +119,7 @@ std::vector<int> quad_timesteps(int num_train_steps, int steps) {
 std::vector<double> karras_sigmas(double sigma_min, double sigma_max, int steps, double rho) {
   require(steps >= 1, "karras grid needs at least one step");
   require(sigma_min > 0 && sigma_max > sigma_min, "karras grid needs 0 < sigma_min < sigma_max");
+  require(rho > 0 && std::isfinite(rho), "karras grid needs a positive finite rho");
   std::vector<double> s;
   const double a = std::pow(sigma_max, 1 / rho), b = std::pow(sigma_min, 1 / rho);
   for (int i = 0; i < steps; ++i) s.push_back(std::pow(a + (steps == 1 ? 0.0 : double(i) / (steps - 1)) * (b - a), rho));
