@@ -7,7 +7,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${1:-$root/build}"
 
 packages=(build-essential cmake ninja-build ccache libtorch-dev libgtest-dev libyaml-cpp-dev
-          libstb-dev nlohmann-json3-dev zlib1g-dev dataset-fashion-mnist)
+          libstb-dev nlohmann-json3-dev zlib1g-dev dataset-fashion-mnist
+          libopenblas0-openmp)  # libtorch-dev alone pulls the reference BLAS: 10-50x slower matmuls
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

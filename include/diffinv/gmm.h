@@ -23,6 +23,7 @@ class GaussianMixture {
   const Tensor& scales() const { return scales_; }  // [K] when isotropic
   Tensor covariances() const;                      // [K, d, d] (materialised when isotropic)
 
+  GaussianMixture to(c10::ScalarType dtype) const;      // the same mixture in another precision
   Tensor sample(int64_t n, at::Generator& gen) const;  // [n, d]
   Tensor log_prob(const Tensor& x) const;              // x [n, d] -> [n]
   Tensor mean() const;                                 // [d]
@@ -35,7 +36,7 @@ class GaussianMixture {
 
  private:
   GaussianMixture() = default;
-  const Tensor& cholesky() const;  // [K, d, d], computed once
+  const Tensor& cholesky() const;  // [K, d, d], computed once (once per distinct covariance)
   Tensor weights_, means_, covariances_, scales_;
   mutable Tensor cholesky_;
 };

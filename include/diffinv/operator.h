@@ -44,6 +44,8 @@ class SvdOperator : public LinearOperator {
   // also takes [B, k] with k <= n, reading the missing trailing coordinates as zero.
   virtual Tensor Vt(const Tensor& x) const = 0;
   virtual Tensor V(const Tensor& coefficients) const = 0;
+  // The measured coordinates Vt(x)[:, :m]; override where that is cheaper than the full Vt.
+  virtual Tensor Vt_head(const Tensor& x) const;
   // Ut: y [B, ...] -> [B, m]; U is its inverse.
   virtual Tensor Ut(const Tensor& y) const = 0;
   virtual Tensor U(const Tensor& coefficients) const = 0;
@@ -69,6 +71,7 @@ class DenseOperator : public SvdOperator {
   Tensor adjoint(const Tensor& y) const override;
   Tensor Vt(const Tensor& x) const override;
   Tensor V(const Tensor& c) const override;
+  Tensor Vt_head(const Tensor& x) const override;
   Tensor Ut(const Tensor& y) const override;
   Tensor U(const Tensor& c) const override;
   Tensor singular_values() const override { return s_; }

@@ -25,6 +25,7 @@ Tensor DenseOperator::adjoint(const Tensor& y) const {
   return at::matmul(y, a_);
 }
 Tensor DenseOperator::Vt(const Tensor& x) const { return at::matmul(x, vh_.t()); }
+Tensor DenseOperator::Vt_head(const Tensor& x) const { return at::matmul(x, vh_.narrow(0, 0, s_.size(0)).t()); }
 Tensor DenseOperator::V(const Tensor& c) const { return at::matmul(c, vh_.narrow(0, 0, c.size(1))); }
 Tensor DenseOperator::Ut(const Tensor& y) const { return at::matmul(y, u_); }
 Tensor DenseOperator::U(const Tensor& c) const { return at::matmul(c, u_.t()); }

@@ -56,6 +56,8 @@ Tensor LinearOperator::solve_gram(const Tensor& r, double alpha, double beta) co
   return conjugate_gradient([&](const Tensor& v) { return forward(adjoint(v)) * alpha + v * beta; }, r, cg);
 }
 
+Tensor SvdOperator::Vt_head(const Tensor& x) const { return Vt(x).narrow(1, 0, singular_values_2d().size(1)); }
+
 Tensor SvdOperator::singular_values_2d() const {
   const Tensor s = singular_values();
   return s.dim() == 1 ? s.unsqueeze(0) : s;

@@ -64,11 +64,30 @@ Tensor GaussianMixture::covariances() const {
   return scales_.view({-1, 1, 1}) * at::eye(dim(), means_.options()).unsqueeze(0);
 }
 
+GaussianMixture GaussianMixture::to(c10::ScalarType dtype) const {
+  GaussianMixture g;
+  g.weights_ = weights_.to(dtype);
+  g.means_ = means_.to(dtype);
+  if (covariances_.defined()) g.covariances_ = covariances_.to(dtype);
+  if (scales_.defined()) g.scales_ = scales_.to(dtype);
+  return g;
+}
+
 const Tensor& GaussianMixture::cholesky() const {
   if (!cholesky_.defined()) {
-    auto [l, info] = at::linalg_cholesky_ex(covariances());
-    require((info == 0).all().item<bool>(), "a mixture covariance is not positive definite");
-    cholesky_ = l;
+    // Posteriors of equal-covariance priors share one covariance: factor each distinct one once.
+    const Tensor cov = covariances();
+    std::vector<Tensor> factors;
+    for (int64_t k = 0; k < num_components(); ++k) {
+      if (k > 0 && at::equal(cov[k], cov[k - 1])) {
+        factors.push_back(factors.back());
+        continue;
+      }
+      auto [l, info] = at::linalg_cholesky_ex(cov[k]);
+      require(info.item<int>() == 0, "mixture covariance " + std::to_string(k) + " is not positive definite");
+      factors.push_back(l);
+    }
+    cholesky_ = at::stack(factors);
   }
   return cholesky_;
 }

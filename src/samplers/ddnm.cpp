@@ -32,7 +32,6 @@ Tensor sample_ddnm_plus(const SamplerContext& ctx, const DdnmOptions& o) {
   at::Generator gen = ctx.generator;
   const double sy = ctx.problem.sigma_y;
   const Tensor sv = H.singular_values_2d();
-  const int64_t m = sv.size(1);
   const Tensor measured = sv > 0;
   const Tensor safe_sv = at::where(measured, sv, at::ones_like(sv));
   const Tensor u = H.Ut(ctx.problem.y);
@@ -48,20 +47,19 @@ Tensor sample_ddnm_plus(const SamplerContext& ctx, const DdnmOptions& o) {
     const Tensor full = carried <= c;
     const Tensor lambda = at::where(full, at::ones_like(sv), c / carried.clamp_min(1e-30));
     const Tensor fresh_std = at::where(full, (c * c - carried * carried).clamp_min(0).sqrt(), at::zeros_like(sv));
-    Tensor c0 = H.Vt(x0);
-    const Tensor h0 = c0.narrow(1, 0, m);
+    const Tensor h0 = H.Vt_head(x0);
     const Tensor correction = at::where(measured, lambda * (h0 * sv - u) / safe_sv, at::zeros_like(h0));
-    c0 = at::cat({h0 - correction, c0.narrow(1, m, c0.size(1) - m)}, 1);
-    const Tensor x0_hat = H.V(c0).view_as(x);
+    const Tensor x0_hat = x0 - H.V(correction).view_as(x);
     ctx.report(int(i), x0_hat);
     if (sn <= 0) {
       x = x0_hat;
       continue;
     }
-    const Tensor z = randn_like(c0, gen);
-    const Tensor zh = z.narrow(1, 0, m);
-    const Tensor noise = at::cat({at::where(measured, zh * fresh_std, zh * c), z.narrow(1, m, z.size(1) - m) * c}, 1);
-    x = x0_hat * a + x * k + H.V(noise).view_as(x);
+    // Fresh noise c z everywhere, reduced to fresh_std along the measured directions.
+    const Tensor z = randn_like(x, gen);
+    const Tensor zh = H.Vt_head(z);
+    const Tensor noise = z * c + H.V(at::where(measured, zh * (fresh_std - c), at::zeros_like(zh))).view_as(x);
+    x = x0_hat * a + x * k + noise;
   }
   return x;
 }

@@ -18,7 +18,6 @@ Tensor sample_ddrm(const SamplerContext& ctx, const DdrmOptions& o) {
   at::Generator gen = ctx.generator;
   const double sy = ctx.problem.sigma_y;
   const Tensor sv = H.singular_values_2d();
-  const int64_t m = sv.size(1);
   const Tensor measured = sv > 0;
   const Tensor safe_sv = at::where(measured, sv, at::ones_like(sv));
   const Tensor y_bar = H.Ut(ctx.problem.y) / safe_sv;
@@ -29,19 +28,18 @@ Tensor sample_ddrm(const SamplerContext& ctx, const DdrmOptions& o) {
     const double s = ctx.sigmas[i], sn = ctx.sigmas[i + 1];
     const Tensor x0 = steps::denoise(ctx.denoiser, x, s);
     ctx.report(int(i), x0);
-    const Tensor c0 = H.Vt(x0), cx = H.Vt(x);
-    const Tensor z = randn_like(c0, gen);
-    // Unmeasured coordinates: plain DDIM in the spectral domain.
-    Tensor next = c0 + (cx - c0) * (keep * sn / s) + z * (o.eta * sn);
-    const Tensor h0 = c0.narrow(1, 0, m), zh = z.narrow(1, 0, m);
+    // Unmeasured coordinates follow plain DDIM, which is the same formula in x-space; only the
+    // m measured coordinates are then replaced (cheap when m << n).
+    const Tensor z = randn_like(x, gen);
+    const Tensor x_ddim = x0 + (x - x0) * (keep * sn / s) + z * (o.eta * sn);
+    const Tensor h0 = H.Vt_head(x0), hd = H.Vt_head(x_ddim), zh = H.Vt_head(z);
     const Tensor noisy_y = y_noise > sn;  // y is noisier than the target level
     const Tensor safe_y_noise = at::where(noisy_y, y_noise, at::ones_like(y_noise));
     const Tensor below = h0 + (y_bar - h0) * (keep * sn) / safe_y_noise + zh * (o.eta * sn);
     const Tensor above = h0 * (1 - o.eta_b) + y_bar * o.eta_b +
                          zh * (sn * sn - o.eta_b * o.eta_b * y_noise * y_noise).clamp_min(0).sqrt();
-    const Tensor head = at::where(measured, at::where(noisy_y, below, above), next.narrow(1, 0, m));
-    next = at::cat({head, next.narrow(1, m, next.size(1) - m)}, 1);
-    x = H.V(next).view_as(x);
+    const Tensor head = at::where(measured, at::where(noisy_y, below, above), hd);
+    x = x_ddim + H.V(head - hd).view_as(x);
   }
   return x;
 }

@@ -1,0 +1,29 @@
+// Wraps a Denoiser and counts network evaluations (NFE): one per denoise() call, per batch.
+#pragma once
+#include "diffinv/denoiser.h"
+
+namespace diffinv {
+
+class CountingDenoiser : public Denoiser {
+ public:
+  explicit CountingDenoiser(Denoiser& inner) : inner_(inner) {}
+  Tensor denoise(const Tensor& x, double sigma) override {
+    ++count_;
+    return inner_.denoise(x, sigma);
+  }
+  std::vector<int64_t> sample_shape() const override { return inner_.sample_shape(); }
+  c10::TensorOptions tensor_options() const override { return inner_.tensor_options(); }
+  DenoiserCapabilities capabilities() const override { return inner_.capabilities(); }
+  const DiscreteSchedule& schedule() const override { return inner_.schedule(); }
+  CovarianceProduct posterior_covariance(const Tensor& x, double sigma) override {
+    return inner_.posterior_covariance(x, sigma);
+  }
+  long count() const { return count_; }
+  void reset() { count_ = 0; }
+
+ private:
+  Denoiser& inner_;
+  long count_ = 0;
+};
+
+}  // namespace diffinv
