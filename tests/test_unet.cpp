@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <fstream>
+#include <iomanip>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -224,34 +225,102 @@ TEST(UNetModel, FlopCountScalesWithBatchAndMatchesAConvByHand) {
 
 // The VE adapter reproduces the network's eps at integer t: x_ve = x_vp * sqrt(1 + sigma_t^2).
 TEST(EpsDenoiser, AdapterMatchesGoldenAtIntegerTimesteps) {
-  auto model = diffinv::load_unet(small_config("openai_small"), ref_dir() + "openai_small.pt");
+  auto model = diffinv::load_unet(small_config("ffhq_small"), ref_dir() + "ffhq_small.pt");
   diffinv::EpsDenoiser den(model, diffinv::DiscreteSchedule());
-  const Golden g = golden_io("openai_small");
+  const Golden g = golden_io("ffhq_small");
   torch::NoGradGuard no_grad;
   EXPECT_TRUE(den.capabilities().learned_variance);
-  EXPECT_EQ(den.sample_shape(), (std::vector<int64_t>{3, 32, 32}));
+  EXPECT_EQ(den.sample_shape(), (std::vector<int64_t>{3, 64, 64}));
+  int64_t unclipped_total = 0;
   for (int64_t i = 0; i < g.x.size(0); ++i) {
     const int t = static_cast<int>(g.t[i].item<int64_t>());
     const double sigma = den.schedule().sigma(t);
     const Tensor x_ve = g.x.narrow(0, i, 1) * std::sqrt(1 + sigma * sigma);
     const Tensor want = g.out.narrow(0, i, 1);
-    EXPECT_LE(relative_error(den.network_output(x_ve, sigma), want), 1e-4) << "t=" << t;
-    const Tensor x0 = den.denoise(x_ve, sigma);
-    EXPECT_LE((x0 - (x_ve - sigma * want.narrow(1, 0, 3))).abs().max().item<double>(), 1e-4 * (1 + sigma));
-    // Learned variance: guided-diffusion's interpolation and OPC's convert formula.
+    // One NFE gives x0 and the learned variance.
     const auto v = den.denoise_with_variance(x_ve, sigma);
+    const Tensor x0_want = x_ve - sigma * want.narrow(1, 0, 3);
+    EXPECT_LE((v.x0 - x0_want).abs().max().item<double>(), 1e-4 * sigma * want.abs().max().item<double>()) << "t=" << t;
+    if (i == 0) EXPECT_LE((den.denoise(x_ve, sigma) - v.x0).abs().max().item<double>(), 1e-6);
+    // guided-diffusion's interpolation between log(beta_t) and log(beta_tilde_t), frac = (v + 1) / 2.
     const auto& betas = den.schedule().betas();
     const auto& abar = den.schedule().alphas_cumprod();
     const double beta_tilde = betas[t] * (1 - abar[t - 1]) / (1 - abar[t]);
     const Tensor frac = (want.narrow(1, 3, 3) + 1) / 2;
     const Tensor log_var = frac * std::log(betas[t]) + (1 - frac) * std::log(beta_tilde);
-    EXPECT_LE((v.reverse_log_variance - log_var).abs().max().item<double>(), 1e-3);
+    EXPECT_LE((v.reverse_log_variance - log_var).abs().max().item<double>(), 1e-3) << "t=" << t;
+    // OPC convert: Var[x_prev | x] = beta_tilde + c1^2 Var[x0 | x], wherever not clipped.
     const double c1 = std::sqrt(abar[t - 1]) * betas[t] / (1 - abar[t]);
     const Tensor var_back = beta_tilde + c1 * c1 * v.x0_variance;
     const Tensor unclipped = log_var.exp() > beta_tilde * (1 + 1e-3);
+    unclipped_total += unclipped.sum().item<int64_t>();
     EXPECT_TRUE(torch::allclose(var_back.masked_select(unclipped), log_var.exp().masked_select(unclipped), 1e-3, 1e-9));
     EXPECT_GT(v.x0_variance.min().item<double>(), 0.0);
   }
+  EXPECT_GT(unclipped_total, 0);
+  // A network without learned sigma refuses instead of inventing a variance.
+  diffinv::EpsDenoiser plain(diffinv::UNetModel(small_config("plain_small")), diffinv::DiscreteSchedule());
+  EXPECT_FALSE(plain.capabilities().learned_variance);
+  EXPECT_THROW(plain.denoise_with_variance(torch::zeros({1, 3, 32, 32}), 1.0), diffinv::Error);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(UNetCli, BenchSpeedPrintsAMarkdownTable) {
+  const std::string cmd = std::string(DIFFINV_CLI) +
+                          " --threads 2 bench speed --model " + DIFFINV_SOURCE_DIR +
+                          "/configs/models/plain_small.yaml --batch 1,2 --warmup 0 --iters 1 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[4096];
+  while (fgets(buf, sizeof buf, p)) out += buf;
+  const int rc = pclose(p);
+  ASSERT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 0) << out;
+  EXPECT_NE(out.find("| batch | GFLOP/fwd | ms/fwd | TFLOP/s fwd | ms/fwd+VJP | TFLOP/s fwd+VJP |"), std::string::npos) << out;
+  // The FLOP column is the analytic count (about 0.84 GFLOP per sample for plain_small).
+  diffinv::UNetModel model(small_config("plain_small"));
+  for (int batch : {1, 2}) {
+    const double gflop = diffinv::unet_forward_flops(model, batch) / 1e9;
+    EXPECT_NEAR(gflop, 0.84 * batch, 0.01 * batch);
+    std::ostringstream row;
+    row << "| " << batch << " | " << std::fixed << std::setprecision(2) << gflop << " | ";
+    EXPECT_NE(out.find(row.str()), std::string::npos) << row.str() << " not in\n" << out;
+  }
+  EXPECT_EQ(out.find("- |"), std::string::npos) << "VJP column missing:\n" << out;
+}
+
+}  // namespace
+
+namespace {
+
+// Samplers differentiate through D(x, sigma): the VJP must equal finite differences (float64).
+TEST(EpsDenoiser, VjpMatchesFiniteDifferences) {
+  diffinv::UNetConfig c;
+  c.image_size = 8;
+  c.num_channels = 32;
+  c.num_res_blocks = 1;
+  c.channel_mult = {1, 2};
+  c.attention_resolutions = {4};
+  c.num_head_channels = 16;
+  c.use_scale_shift_norm = true;
+  c.resblock_updown = true;
+  c.learn_sigma = true;
+  torch::manual_seed(1);
+  diffinv::EpsDenoiser den(diffinv::UNetModel(c, torch::TensorOptions().dtype(torch::kDouble)), diffinv::DiscreteSchedule());
+  const auto opt = torch::TensorOptions().dtype(torch::kDouble);
+  const Tensor x = torch::randn({1, 3, 8, 8}, opt) * 2, v = torch::randn({1, 3, 8, 8}, opt), d = torch::randn({1, 3, 8, 8}, opt);
+  const double sigma = 1.7;
+  const Tensor xg = x.clone().requires_grad_(true);
+  const Tensor grad = torch::autograd::grad({den.denoise(xg, sigma)}, {xg}, {v})[0];
+  torch::NoGradGuard g;
+  const double h = 1e-5;
+  const double fd = ((den.denoise(x + h * d, sigma) - den.denoise(x - h * d, sigma)) * v).sum().item<double>() / (2 * h);
+  const double ad = (grad * d).sum().item<double>();
+  EXPECT_NEAR(ad, fd, 1e-6 * (1 + std::abs(fd)));
+  EXPECT_GT(std::abs(ad), 1e-3);  // a real derivative, not a vanishing one
 }
 
 }  // namespace

@@ -35,9 +35,13 @@ void sync(const torch::Device& device) {
   if (device.is_cuda()) torch::cuda::synchronize();
 }
 
-// Median wall time in ms of `iters` calls after `warmup` calls.
+struct Timing {
+  double median_ms, min_ms;
+};
+
+// Wall time in ms of `iters` calls after `warmup` calls.
 template <typename F>
-double time_ms(const torch::Device& device, int warmup, int iters, F&& f) {
+Timing time_ms(const torch::Device& device, int warmup, int iters, F&& f) {
   for (int i = 0; i < warmup; ++i) f();
   sync(device);
   std::vector<double> ms;
@@ -48,7 +52,7 @@ double time_ms(const torch::Device& device, int warmup, int iters, F&& f) {
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
   std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
+  return {ms[ms.size() / 2], ms.front()};
 }
 
 }  // namespace
@@ -104,6 +108,7 @@ int run_bench_speed(const Argv& argv) {
   std::cout << "## bench speed: " << name << " (" << config.image_size << "x" << config.image_size << ", "
             << std::fixed << std::setprecision(2) << model->num_parameters() / 1e6 << " M parameters), "
             << device.str() << ", " << precision << ", " << torch::get_num_threads() << " CPU threads\n\n"
+            << "ms: median (min) of " << iters << " timed calls after " << warmup << " warmup calls; TFLOP/s from the median\n\n"
             << "| batch | GFLOP/fwd | ms/fwd | TFLOP/s fwd | ms/fwd+VJP | TFLOP/s fwd+VJP |\n"
             << "|---:|---:|---:|---:|---:|---:|\n";
   for (int batch : batches) {
@@ -113,24 +118,26 @@ int run_bench_speed(const Argv& argv) {
     const torch::Tensor x = torch::randn({batch, config.in_channels, config.image_size, config.image_size}, opts);
     const torch::Tensor t = torch::full({batch}, 500.0, opts);
     const torch::Tensor y = config.class_cond ? torch::zeros({batch}, opts.dtype(torch::kLong)) : torch::Tensor();
-    const double fwd = time_ms(device, warmup, iters, [&] {
+    const Timing fwd = time_ms(device, warmup, iters, [&] {
       torch::NoGradGuard g;
       model->forward(x, t, y);
     });
-    std::cout << "| " << batch << " | " << std::setprecision(2) << flops / 1e9 << " | " << std::setprecision(1) << fwd
-              << " | " << std::setprecision(3) << flops / (fwd * 1e-3) / 1e12 << " | ";
+    std::cout << "| " << batch << " | " << std::setprecision(2) << flops / 1e9 << " | " << std::setprecision(1)
+              << fwd.median_ms << " (" << fwd.min_ms << ") | " << std::setprecision(3)
+              << flops / (fwd.median_ms * 1e-3) / 1e12 << " | ";
     if (args.enabled("no-vjp")) {
       std::cout << "- | - |\n";
       continue;
     }
     const torch::Tensor v = torch::randn({batch, config.out_channels(), config.image_size, config.image_size}, opts);
-    const double vjp = time_ms(device, warmup, iters, [&] {
+    const Timing vjp = time_ms(device, warmup, iters, [&] {
       const torch::Tensor xg = x.detach().requires_grad_(true);
       const torch::Tensor out = model->forward(xg, t, y);
       const auto g = torch::autograd::grad({out}, {xg}, {v});
       (void)g;
     });
-    std::cout << std::setprecision(1) << vjp << " | " << std::setprecision(3) << 2 * flops / (vjp * 1e-3) / 1e12 << " |\n";
+    std::cout << std::setprecision(1) << vjp.median_ms << " (" << vjp.min_ms << ") | " << std::setprecision(3)
+              << 2 * flops / (vjp.median_ms * 1e-3) / 1e12 << " |\n";
     std::cout.flush();
   }
   return 0;

@@ -43,6 +43,12 @@ Tensor constant_param(std::vector<int64_t> shape, double value, const torch::Ten
 
 Tensor as_dtype(const Tensor& x, c10::ScalarType t) { return x.scalar_type() == t ? x : x.to(t); }
 
+// guided-diffusion computes norms and softmax in float32 for fp16 models: upcast half/bfloat16 only.
+Tensor at_least_float(const Tensor& x) {
+  const auto t = x.scalar_type();
+  return (t == torch::kHalf || t == torch::kBFloat16) ? x.to(torch::kFloat) : x;
+}
+
 Tensor act_silu(const Tensor& x) { return dry() ? x : torch::silu(x); }
 
 // A layer of a TimestepEmbedSequential: takes the embedding whether or not it uses it.
@@ -111,8 +117,8 @@ class GroupNorm32 : public torch::nn::Module {
   }
   Tensor operator()(const Tensor& x) {
     if (dry()) return x;
-    return torch::group_norm(as_dtype(x, torch::kFloat), 32, as_dtype(weight_, torch::kFloat),
-                             as_dtype(bias_, torch::kFloat), 1e-5)
+    const Tensor xf = at_least_float(x);
+    return torch::group_norm(xf, 32, as_dtype(weight_, xf.scalar_type()), as_dtype(bias_, xf.scalar_type()), 1e-5)
         .to(x.scalar_type());
   }
 
@@ -250,7 +256,7 @@ class AttentionBlock : public EmbLayer {
       v = parts[2];
     }
     Tensor weight = torch::bmm((q * scale).transpose(1, 2), k * scale);  // [bh, t, s]
-    weight = torch::softmax(as_dtype(weight, torch::kFloat), -1).to(weight.scalar_type());
+    weight = torch::softmax(at_least_float(weight), -1).to(weight.scalar_type());
     Tensor a = torch::bmm(v, weight.transpose(1, 2));  // [bh, ch, t]
     Tensor h = (*proj_out_)(a.reshape({b, c, length}));
     return (xf + h).reshape(x.sizes());
