@@ -18,6 +18,14 @@ class CountingDenoiser : public Denoiser {
   CovarianceProduct posterior_covariance(const Tensor& x, double sigma) override {
     return inner_.posterior_covariance(x, sigma);
   }
+  Tensor posterior_covariance_gram(const Tensor& x, double sigma, const LinearOperator& A,
+                                   const Tensor& y_like) override {
+    return inner_.posterior_covariance_gram(x, sigma, A, y_like);
+  }
+  DenoiserVarianceOutput denoise_with_variance(const Tensor& x, double sigma, double sigma_prev) override {
+    ++count_;
+    return inner_.denoise_with_variance(x, sigma, sigma_prev);
+  }
   long count() const { return count_; }
   void reset() { count_ = 0; }
 

@@ -14,6 +14,10 @@ namespace diffinv {
 // v -> Cov[x0 | x] v for a fixed (x, sigma); v and the result have x's shape.
 using CovarianceProduct = std::function<Tensor(const Tensor&)>;
 
+class LinearOperator;
+// A Sigma A^T as [B, m, m] (m = entries of one y, the shape of y_like) through m products with Sigma.
+Tensor gram_through_products(const CovarianceProduct& sigma, const LinearOperator& A, const Tensor& y_like);
+
 // One NFE of a network with a learned reverse variance (capabilities().learned_variance).
 struct DenoiserVarianceOutput {
   Tensor x0;                    // D(x, sigma)
@@ -44,6 +48,10 @@ class Denoiser {
 
   // Cov[x0 | x] as a product; only where capabilities().exact_posterior_covariance.
   virtual CovarianceProduct posterior_covariance(const Tensor& x, double sigma);
+  // A Cov[x0 | x] A^T as [B, m, m] for measurements shaped like y_like; the default goes through
+  // m covariance products, priors with structure override it.
+  virtual Tensor posterior_covariance_gram(const Tensor& x, double sigma, const LinearOperator& A,
+                                           const Tensor& y_like);
 
   // Only where capabilities().learned_variance: x0 and the learned variance of the reverse step
   // sigma -> sigma_prev (sigma_prev < 0: the previous step of the training schedule) from one NFE.

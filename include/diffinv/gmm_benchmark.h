@@ -38,6 +38,7 @@ struct GmmBenchmarkConfig {
   int samples = 2000;
   int steps = 100;
   int directions = 100;
+  int jobs = 0;  // problems solved at once, each on one intra-op thread; 0 = one per thread
   uint64_t seed = 0;
   c10::ScalarType dtype = c10::kFloat;  // of the samplers; problems and posteriors are float64
   std::vector<std::string> methods = default_gmm_methods();
@@ -49,7 +50,7 @@ struct GmmCell {
   int d = 0, d_y = 0;
   std::vector<double> values;  // sliced W1 per problem
   double mean = 0, ci95 = 0;   // mean ± 1.96 std / sqrt(n)
-  double seconds = 0;          // mean wall time per problem
+  double seconds = 0;          // mean wall time per problem (of one worker)
   long nfe = 0;                // network evaluations per problem
 };
 

@@ -1,9 +1,14 @@
 #include "diffinv/gmm_benchmark.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <atomic>
+#include <exception>
+#include <mutex>
+#include <thread>
 #include <chrono>
 #include <limits>
 #include <cmath>
@@ -68,9 +73,11 @@ MethodSpec resolve_method(const std::string& label) {
 }
 
 std::vector<std::string> default_gmm_methods() {
-  return {"dps",        "pigdm",      "ddrm",         "ddnm",         "ddnm+",     "diffpir",
-          "dmps",       "dps-dmps",   "opc1-exact",   "opc2-exact",   "opc1-dps",  "opc1-pigdm",
-          "opc2-pigdm", "opc1-diffpir", "opc2-diffpir", "opc-heun2-exact"};
+  // Every conditional sampler of the table, plus OPC with each covariance source. Left out as
+  // duplicates: opc1-pigdm (= pigdm) and opc2-dps (Sigma = 0 ignores y).
+  return {"dps",        "pigdm",        "ddrm",       "ddnm",         "ddnm+",       "diffpir",
+          "dmps",       "dps-dmps",     "opc1-exact", "opc2-exact",   "opc1-dps",    "opc2-pigdm",
+          "opc1-diffpir", "opc2-diffpir", "opc-heun2-exact"};
 }
 
 GmmProblem make_gmm_problem(int d, int d_y, uint64_t seed, c10::ScalarType dtype) {
@@ -97,8 +104,60 @@ GmmProblem make_gmm_problem(int d, int d_y, uint64_t seed, c10::ScalarType dtype
   return GmmProblem{std::move(prior), std::move(posterior), A, y, sigma_y};
 }
 
+namespace {
+
+struct ProblemOutcome {
+  std::vector<double> values, seconds;  // per method, then the floor last (values only)
+  std::vector<long> nfe;
+};
+
+ProblemOutcome run_problem(const GmmBenchmarkConfig& config, const std::vector<MethodSpec>& methods, int d, int dy,
+                           int p, const std::function<void(const std::string&)>& method_done) {
+  const uint64_t seed = problem_seed(config.seed, d, dy, p);
+  // The problem and its exact posterior in float64; the samplers run in config.dtype.
+  GmmProblem problem = make_gmm_problem(d, dy, seed, c10::kDouble);
+  auto sample_gen = make_generator(seed + 1);
+  const Tensor reference = problem.posterior.sample(config.samples, sample_gen).to(config.dtype);
+  const Tensor independent = problem.posterior.sample(config.samples, sample_gen).to(config.dtype);
+  auto sw = [&](const Tensor& samples) {
+    auto direction_gen = make_generator(seed + 2);  // the same directions for every method
+    return sliced_wasserstein(samples, reference, config.directions, direction_gen);
+  };
+  GaussianMixturePrior prior(problem.prior.to(config.dtype));
+  CountingDenoiser counted(prior);
+  DenseOperator op(problem.A.to(config.dtype));
+  const Tensor y = problem.y.to(config.dtype).unsqueeze(0).expand({config.samples, dy}).contiguous();
+  ProblemOutcome out;
+  for (const auto& spec : methods) {
+    const auto& info = find_sampler(spec.sampler);
+    OptionMap options = spec.options;
+    if (auto it = config.overrides.find(spec.sampler); it != config.overrides.end())
+      for (const auto& [key, value] : it->second) options[key] = value;
+    // Heun spends two evaluations per step: half the steps keep the NFE comparable.
+    const int steps = info.grid == GridKind::Karras ? std::max(2, config.steps / 2) : config.steps;
+    auto grid = make_sigma_grid(prior.schedule(), info.grid, steps);
+    auto gen = make_generator(seed + 3);
+    const Tensor x_init = randn({config.samples, d}, prior.tensor_options(), gen) * grid.front();
+    counted.reset();
+    const auto start = std::chrono::steady_clock::now();
+    SamplerContext ctx{counted, InverseProblem{&op, y, problem.sigma_y}, x_init, grid, gen, {}};
+    const Tensor x = info.run(ctx, options);
+    out.seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    const bool finite = at::isfinite(x).all().item<bool>();
+    out.values.push_back(finite ? sw(x) : std::numeric_limits<double>::quiet_NaN());
+    out.nfe.push_back(counted.count());
+    method_done(spec.label + " d=" + std::to_string(d) + " d_y=" + std::to_string(dy));
+  }
+  out.values.push_back(sw(independent));
+  return out;
+}
+
+}  // namespace
+
 GmmBenchmarkResult run_gmm_benchmark(const GmmBenchmarkConfig& config, const BenchProgress& progress) {
-  require(config.problems >= 1 && config.samples >= 2 && config.steps >= 2, "GMM benchmark needs problems >= 1, samples >= 2, steps >= 2");
+  require(config.problems >= 1 && config.samples >= 2 && config.steps >= 2,
+          "GMM benchmark needs problems >= 1, samples >= 2, steps >= 2");
+  require(config.jobs >= 0, "GMM benchmark: jobs must be >= 0");
   std::vector<MethodSpec> methods;
   for (const auto& m : config.methods) {
     MethodSpec spec = resolve_method(m);
@@ -107,10 +166,58 @@ GmmBenchmarkResult run_gmm_benchmark(const GmmBenchmarkConfig& config, const Ben
     methods.push_back(spec);
   }
   for (const auto& [name, opts] : config.overrides) find_sampler(name);
+  for (int d : config.dims) require(d >= 2 && d % 2 == 0, "GMM benchmark dimensions must be even and >= 2, got " + std::to_string(d));
+  for (int dy : config.dys) require(dy >= 1, "GMM benchmark d_y must be >= 1, got " + std::to_string(dy));
+
+  struct Task {
+    int d, dy, p;
+  };
+  std::vector<Task> tasks;
+  for (int d : config.dims)
+    for (int dy : config.dys)
+      for (int p = 0; p < config.problems; ++p) tasks.push_back({d, dy, p});
+  // Largest problems first, so that the workers finish together.
+  std::vector<size_t> order(tasks.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return tasks[a].d > tasks[b].d; });
+
+  const long total = long(tasks.size() * methods.size());
+  std::vector<ProblemOutcome> outcomes(tasks.size());
+  std::mutex mutex;
+  long done = 0;
+  std::atomic<size_t> next{0};
+  std::exception_ptr failure;
+  const int jobs = std::max(1, std::min<int>(config.jobs > 0 ? config.jobs : at::get_num_threads(), int(tasks.size())));
+  auto worker = [&](bool own_thread) {
+    // Problems are independent: one intra-op thread per worker scales better than threads per op.
+    if (own_thread) at::set_num_threads(1);
+    for (size_t i; (i = next++) < order.size();) {
+      const Task& t = tasks[order[i]];
+      try {
+        outcomes[order[i]] = run_problem(config, methods, t.d, t.dy, t.p, [&](const std::string& label) {
+          std::lock_guard<std::mutex> lock(mutex);
+          ++done;
+          if (progress) progress(done, total, label);
+        });
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (!failure) failure = std::current_exception();
+        next = order.size();
+      }
+    }
+  };
+  if (jobs == 1) {
+    worker(false);
+  } else {
+    std::vector<std::thread> pool;
+    for (int j = 0; j < jobs; ++j) pool.emplace_back(worker, true);
+    for (auto& th : pool) th.join();
+  }
+  if (failure) std::rethrow_exception(failure);
+
   GmmBenchmarkResult result;
   result.config = config;
-  const long total = long(config.dims.size() * config.dys.size()) * config.problems * long(methods.size());
-  long done = 0;
+  size_t task = 0;
   for (int d : config.dims) {
     for (int dy : config.dys) {
       std::vector<GmmCell> cells(methods.size() + 1);
@@ -119,44 +226,14 @@ GmmBenchmarkResult run_gmm_benchmark(const GmmBenchmarkConfig& config, const Ben
         cells[k].d = d;
         cells[k].d_y = dy;
       }
-      for (int p = 0; p < config.problems; ++p) {
-        const uint64_t seed = problem_seed(config.seed, d, dy, p);
-        // The problem and its exact posterior in float64; the samplers run in config.dtype.
-        GmmProblem problem = make_gmm_problem(d, dy, seed, c10::kDouble);
-        auto sample_gen = make_generator(seed + 1);
-        const Tensor reference = problem.posterior.sample(config.samples, sample_gen).to(config.dtype);
-        const Tensor independent = problem.posterior.sample(config.samples, sample_gen).to(config.dtype);
-        auto sw = [&](const Tensor& samples) {
-          auto direction_gen = make_generator(seed + 2);  // the same directions for every method
-          return sliced_wasserstein(samples, reference, config.directions, direction_gen);
-        };
-        cells.back().values.push_back(sw(independent));
-        GaussianMixturePrior prior(problem.prior.to(config.dtype));
-        CountingDenoiser counted(prior);
-        DenseOperator op(problem.A.to(config.dtype));
-        const Tensor y = problem.y.to(config.dtype).unsqueeze(0).expand({config.samples, dy}).contiguous();
-        for (size_t k = 0; k < methods.size(); ++k) {
-          const auto& spec = methods[k];
-          const auto& info = find_sampler(spec.sampler);
-          OptionMap options = spec.options;
-          if (auto it = config.overrides.find(spec.sampler); it != config.overrides.end())
-            for (const auto& [key, value] : it->second) options[key] = value;
-          // Heun spends two evaluations per step: half the steps keep the NFE comparable.
-          const int steps = info.grid == GridKind::Karras ? std::max(2, config.steps / 2) : config.steps;
-          auto grid = make_sigma_grid(prior.schedule(), info.grid, steps);
-          auto gen = make_generator(seed + 3);
-          const Tensor x_init = randn({config.samples, d}, prior.tensor_options(), gen) * grid.front();
-          if (progress) progress(done, total, spec.label + " d=" + std::to_string(d) + " d_y=" + std::to_string(dy));
-          counted.reset();
-          const auto start = std::chrono::steady_clock::now();
-          SamplerContext ctx{counted, InverseProblem{&op, y, problem.sigma_y}, x_init, grid, gen, {}};
-          const Tensor x = info.run(ctx, options);
-          const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-          const bool finite = at::isfinite(x).all().item<bool>();
-          cells[k].values.push_back(finite ? sw(x) : std::numeric_limits<double>::quiet_NaN());
-          cells[k].seconds += seconds / config.problems;
-          cells[k].nfe = counted.count();
-          ++done;
+      for (int p = 0; p < config.problems; ++p, ++task) {
+        const auto& o = outcomes[task];
+        for (size_t k = 0; k < cells.size(); ++k) {
+          cells[k].values.push_back(o.values[k]);
+          if (k < methods.size()) {
+            cells[k].seconds += o.seconds[k] / config.problems;
+            cells[k].nfe = o.nfe[k];
+          }
         }
       }
       for (auto& c : cells) {
@@ -170,7 +247,6 @@ GmmBenchmarkResult run_gmm_benchmark(const GmmBenchmarkConfig& config, const Ben
       }
     }
   }
-  if (progress) progress(done, total, "done");
   return result;
 }
 

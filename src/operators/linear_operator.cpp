@@ -80,10 +80,9 @@ Tensor SvdOperator::pinv(const Tensor& y) const {
 
 Tensor SvdOperator::prox(const Tensor& z, const Tensor& y, double gamma) const {
   require(gamma >= 0, "prox needs gamma >= 0");
+  // Only the measured coordinates move: z + V(solved - head), no full Vt.
   const Tensor s = singular_values_2d();
-  const Tensor cz = Vt(z);
-  const int64_t m = s.size(1);
-  const Tensor head = cz.narrow(1, 0, m);
+  const Tensor head = Vt_head(z);
   const Tensor u = Ut(y);
   Tensor solved;
   if (std::isinf(gamma)) {
@@ -91,7 +90,7 @@ Tensor SvdOperator::prox(const Tensor& z, const Tensor& y, double gamma) const {
   } else {
     solved = (u * s * gamma + head) / (s * s * gamma + 1);
   }
-  return V(at::cat({solved, cz.narrow(1, m, cz.size(1) - m)}, 1));
+  return z + V(solved - head).view_as(z);
 }
 
 Tensor SvdOperator::solve_gram(const Tensor& r, double alpha, double beta) const {

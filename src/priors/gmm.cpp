@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "diffinv/operator.h"
 #include "diffinv/rng.h"
 
 namespace diffinv {
@@ -169,12 +170,27 @@ struct GaussianMixturePrior::Components {
 };
 
 GaussianMixturePrior::GaussianMixturePrior(GaussianMixture mixture) : mixture_(std::move(mixture)) {
+  const Tensor& mu = mixture_.means();
+  auto [u, sv, vh] = at::linalg_svd(mu.to(at::kDouble), /*full_matrices=*/false);
+  const double largest = sv.max().item<double>();
+  const int64_t rank = largest > 0 ? (sv > largest * 1e-10).sum().item<int64_t>() : 1;
+  mean_basis_ = vh.narrow(0, 0, rank).to(mu.scalar_type());
+  mean_coeffs_ = (u.narrow(1, 0, rank) * sv.narrow(0, 0, rank)).to(mu.scalar_type());
+  mean_sq_norms_ = mu.pow(2).sum(1);
   if (!mixture_.is_isotropic()) {
     auto [vals, vecs] = at::linalg_eigh(mixture_.covariances());
     require((vals > 0).all().item<bool>(), "mixture covariances must be positive definite");
     eigvals_ = vals;
     eigvecs_ = vecs;
   }
+}
+
+Tensor GaussianMixturePrior::project_on_means(const Tensor& x) const {
+  return at::matmul(at::matmul(x, mean_basis_.t()), mean_coeffs_.t());
+}
+
+Tensor GaussianMixturePrior::combine_means(const Tensor& w) const {
+  return at::matmul(at::matmul(w, mean_coeffs_), mean_basis_);
 }
 
 GaussianMixturePrior::Components GaussianMixturePrior::components(const Tensor& x, double sigma) const {
@@ -188,12 +204,12 @@ GaussianMixturePrior::Components GaussianMixturePrior::components(const Tensor& 
   if (mixture_.is_isotropic()) {
     const Tensor& s = mixture_.scales();
     const Tensor var = s + s2;  // Cov[x | k] = (s_k + sigma^2) I
-    const Tensor sq = x.pow(2).sum(1, true) - 2 * at::matmul(x, mu.t()) + mu.pow(2).sum(1).unsqueeze(0);
+    const Tensor sq = x.pow(2).sum(1, true) - 2 * project_on_means(x) + mean_sq_norms_.unsqueeze(0);
     const Tensor logits = at::log(mixture_.weights()) - 0.5 * sq / var - 0.5 * d * at::log(var);
     c.resp = at::softmax(logits, 1);
     c.shrink = s / var;
     c.var = s * s2 / var;
-    c.denoised = (c.resp * c.shrink).sum(1, true) * x + at::matmul(c.resp * (1 - c.shrink), mu);
+    c.denoised = (c.resp * c.shrink).sum(1, true) * x + combine_means(c.resp * (1 - c.shrink));
   } else {
     const Tensor var = eigvals_ + s2;  // [K, d] in each component's eigenbasis
     const Tensor z = at::einsum("kde,bkd->bke", {eigvecs_, x.unsqueeze(1) - mu.unsqueeze(0)});
@@ -213,13 +229,12 @@ CovarianceProduct GaussianMixturePrior::posterior_covariance(const Tensor& x, do
   at::NoGradGuard no_grad;
   auto c = std::make_shared<Components>(components(x.detach(), sigma));
   const Tensor xd = x.detach();
-  const Tensor mu = mixture_.means();
   if (mixture_.is_isotropic()) {
-    return [c, xd, mu](const Tensor& v) {
-      const Tensor mv = c->shrink * batch_dot(xd, v).unsqueeze(1) + (1 - c->shrink) * at::matmul(v, mu.t());
+    return [this, c, xd](const Tensor& v) {
+      const Tensor mv = c->shrink * batch_dot(xd, v).unsqueeze(1) + (1 - c->shrink) * project_on_means(v);
       const Tensor rmv = c->resp * mv;
       return (c->resp * c->var).sum(1, true) * v + (rmv * c->shrink).sum(1, true) * xd +
-             at::matmul(rmv * (1 - c->shrink), mu) - c->denoised * batch_dot(c->denoised, v).unsqueeze(1);
+             combine_means(rmv * (1 - c->shrink)) - c->denoised * batch_dot(c->denoised, v).unsqueeze(1);
     };
   }
   const Tensor q = eigvecs_;
@@ -230,6 +245,24 @@ CovarianceProduct GaussianMixturePrior::posterior_covariance(const Tensor& x, do
     return at::einsum("bk,bkd->bd", {c->resp, cv}) + at::einsum("bk,bkd->bd", {c->resp * mv, c->means}) -
            c->denoised * batch_dot(c->denoised, v).unsqueeze(1);
   };
+}
+
+Tensor GaussianMixturePrior::posterior_covariance_gram(const Tensor& x, double sigma, const LinearOperator& A,
+                                                      const Tensor& y_like) {
+  if (!mixture_.is_isotropic()) return Denoiser::posterior_covariance_gram(x, sigma, A, y_like);
+  at::NoGradGuard no_grad;
+  const Components c = components(x.detach(), sigma);
+  const int64_t batch = x.size(0), m = y_like.numel() / batch;
+  const Tensor ax = A.forward(x.detach()).reshape({batch, 1, m});
+  const Tensor amu = A.forward(mixture_.means()).reshape({1, -1, m});
+  const Tensor a = c.shrink.view({1, -1, 1});
+  const Tensor am = a * ax + (1 - a) * amu;  // A m_k: [B, K, m]
+  const Tensor ad = at::einsum("bk,bkm->bm", {c.resp, am});
+  auto basis_shape = y_like.sizes().vec();
+  basis_shape[0] = m;
+  const Tensor aat = A.forward(A.adjoint(at::eye(m, y_like.options()).view(basis_shape))).reshape({m, m});
+  return (c.resp * c.var).sum(1).view({-1, 1, 1}) * aat.unsqueeze(0) +
+         at::einsum("bk,bki,bkj->bij", {c.resp, am, am}) - ad.unsqueeze(2) * ad.unsqueeze(1);
 }
 
 }  // namespace diffinv

@@ -18,6 +18,8 @@ struct PosteriorCovariance {
   bool isotropic = true;
   double scale = 0.0;          // Sigma = scale * I when isotropic
   CovarianceProduct product;   // otherwise
+  // A Sigma A^T as [B, m, m] for y shaped like y_like (general Sigma only).
+  std::function<Tensor(const LinearOperator& A, const Tensor& y_like)> gram;
   Tensor apply(const Tensor& v) const { return isotropic ? v * scale : product(v); }
 };
 
