@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <unistd.h>
 
 #include "diffinv/checkpoint.h"
 #include "diffinv/unet.h"
@@ -19,13 +20,20 @@ using diffinv::Tensor;
 
 std::string ref(const std::string& name) { return std::string(DIFFINV_SHARED_DIR) + "/reference/unet/" + name; }
 
+// A scratch folder for this process, removed at exit.
+struct TempDir {
+  fs::path path;
+  TempDir() : path(fs::temp_directory_path() / ("diffinv_ckpt_test_" + std::to_string(::getpid()))) {
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
 fs::path temp_dir() {
-  static const fs::path dir = [] {
-    const fs::path d = fs::temp_directory_path() / ("diffinv_ckpt_test_" + std::to_string(::getpid()));
-    fs::create_directories(d);
-    return d;
-  }();
-  return dir;
+  static const TempDir dir;
+  return dir.path;
 }
 
 std::string read_bytes(const std::string& path) {

@@ -188,12 +188,12 @@ StateDict load_torch_zip(const std::string& path) {
   const std::string what = "'" + path + "'";
   io::ZipArchive zip(path);
   const io::ZipArchive::Entry* pkl = nullptr;
+  // "<archive name>/data.pkl"; the archive name is the file's stem at save time (any text).
+  const std::string suffix = "data.pkl";
   for (const auto& e : zip.entries()) {
-    const auto slash = e.name.find('/');
-    if (slash != std::string::npos && e.name.substr(slash) == "/data.pkl") {
-      pkl = &e;
-      break;
-    }
+    const bool match = e.name == suffix || (e.name.size() > suffix.size() &&
+                                            e.name.compare(e.name.size() - suffix.size() - 1, std::string::npos, "/" + suffix) == 0);
+    if (match && (pkl == nullptr || e.name.size() < pkl->name.size())) pkl = &e;
   }
   require(pkl != nullptr, what + " is a zip archive without <name>/data.pkl: not a PyTorch checkpoint "
                                  "(TorchScript archives and other zips are not state dicts)");
