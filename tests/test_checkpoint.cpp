@@ -11,6 +11,9 @@
 
 #include "diffinv/checkpoint.h"
 #include "diffinv/unet.h"
+#include "../src/io/zip_archive.h"
+
+#include <zlib.h>
 
 namespace {
 
@@ -201,6 +204,77 @@ TEST(Checkpoint, BadFilesGiveClearErrors) {
   write_bytes(d / "empty.pt", "");
   expect_error([&] { diffinv::load_checkpoint((d / "empty.pt").string()); }, {"empty"});
   expect_error([&] { diffinv::load_checkpoint((d / "does-not-exist.pt").string()); }, {"cannot open"});
+}
+
+// Rewrites a zip archive with every entry deflated (torch.save stores them; other tools may not).
+std::string deflated_copy(const std::string& path, bool corrupt_crc) {
+  diffinv::io::ZipArchive in(path);
+  std::string local, central;
+  auto put16 = [](std::string& s, uint16_t v) { s.append(reinterpret_cast<const char*>(&v), 2); };
+  auto put32 = [](std::string& s, uint32_t v) { s.append(reinterpret_cast<const char*>(&v), 4); };
+  uint16_t n = 0;
+  for (const auto& e : in.entries()) {
+    const std::string data = in.read_string(e);
+    z_stream zs{};
+    deflateInit2(&zs, 6, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
+    std::string packed(deflateBound(&zs, data.size()), '\0');
+    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+    zs.avail_in = static_cast<uInt>(data.size());
+    zs.next_out = reinterpret_cast<Bytef*>(packed.data());
+    zs.avail_out = static_cast<uInt>(packed.size());
+    deflate(&zs, Z_FINISH);
+    packed.resize(zs.total_out);
+    deflateEnd(&zs);
+    const uint32_t crc = static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(data.size()))) ^
+                         (corrupt_crc ? 1u : 0u);
+    const uint32_t offset = static_cast<uint32_t>(local.size());
+    for (std::string* s : {&local, &central}) {
+      const bool is_local = s == &local;
+      put32(*s, is_local ? 0x04034b50 : 0x02014b50);
+      if (!is_local) put16(*s, 20);
+      put16(*s, 20);
+      put16(*s, 0);
+      put16(*s, 8);
+      put16(*s, 0);
+      put16(*s, 0);
+      put32(*s, crc);
+      put32(*s, static_cast<uint32_t>(packed.size()));
+      put32(*s, static_cast<uint32_t>(data.size()));
+      put16(*s, static_cast<uint16_t>(e.name.size()));
+      put16(*s, 0);
+      if (!is_local) {
+        put16(*s, 0);
+        put16(*s, 0);
+        put16(*s, 0);
+        put32(*s, 0);
+        put32(*s, offset);
+      }
+      *s += e.name;
+      if (is_local) *s += packed;
+    }
+    ++n;
+  }
+  std::string eocd;
+  put32(eocd, 0x06054b50);
+  put16(eocd, 0);
+  put16(eocd, 0);
+  put16(eocd, n);
+  put16(eocd, n);
+  put32(eocd, static_cast<uint32_t>(central.size()));
+  put32(eocd, static_cast<uint32_t>(local.size()));
+  put16(eocd, 0);
+  return local + central + eocd;
+}
+
+TEST(Checkpoint, ReadsDeflatedZipEntries) {
+  const fs::path path = temp_dir() / "deflated.pt";
+  write_bytes(path, deflated_copy(ref("plain_small.io.pt"), false));
+  const StateDict want = diffinv::load_torch_file(ref("plain_small.io.pt"));
+  const StateDict got = diffinv::load_torch_file(path.string());
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(torch::equal(got.entries[i].second, want.entries[i].second));
+  write_bytes(path, deflated_copy(ref("plain_small.io.pt"), true));
+  expect_error([&] { diffinv::load_torch_file(path.string()); }, {"CRC-32 mismatch"});
 }
 
 std::string run_cli(const std::string& args, int* status) {
