@@ -17,13 +17,12 @@ Tensor sample_ddnm(const SamplerContext& ctx, const DdnmOptions& o) {
   const auto& A = ctx.problem.linear("ddnm");
   at::Generator gen = ctx.generator;
   Tensor x = ctx.x_init;
-  for (size_t i = 0; i + 1 < ctx.sigmas.size(); ++i) {
-    const double s = ctx.sigmas[i], sn = ctx.sigmas[i + 1];
+  steps::for_each_step(ctx, [&](int i, double s, double sn) {
     const Tensor x0 = steps::denoise(ctx.denoiser, x, s);
     const Tensor x0_hat = x0 - A.pinv(A.forward(x0) - ctx.problem.y);
-    ctx.report(int(i), x0_hat);
+    ctx.report(i, x0_hat);
     x = steps::ddim(x, x0_hat, s, sn, o.eta, gen);
-  }
+  });
   return x;
 }
 
@@ -31,13 +30,11 @@ Tensor sample_ddnm_plus(const SamplerContext& ctx, const DdnmOptions& o) {
   const auto& H = ctx.problem.svd("ddnm+");
   at::Generator gen = ctx.generator;
   const double sy = ctx.problem.sigma_y;
-  const Tensor sv = H.singular_values_2d();
-  const Tensor measured = sv > 0;
-  const Tensor safe_sv = at::where(measured, sv, at::ones_like(sv));
+  const auto spectrum = steps::spectrum_of(H);
+  const Tensor &sv = spectrum.values, &measured = spectrum.measured, &safe_sv = spectrum.safe_values;
   const Tensor u = H.Ut(ctx.problem.y);
   Tensor x = ctx.x_init;
-  for (size_t i = 0; i + 1 < ctx.sigmas.size(); ++i) {
-    const double s = ctx.sigmas[i], sn = ctx.sigmas[i + 1];
+  steps::for_each_step(ctx, [&](int i, double s, double sn) {
     const Tensor x0 = steps::denoise(ctx.denoiser, x, s);
     // x_next = a x0_hat + k x + noise with a = 1 - k (VE DDIM): y's noise reaches x_next as a*sigma_y/s_i.
     const double c = steps::ddim_noise_std(s, sn, o.eta);
@@ -50,17 +47,17 @@ Tensor sample_ddnm_plus(const SamplerContext& ctx, const DdnmOptions& o) {
     const Tensor h0 = H.Vt_head(x0);
     const Tensor correction = at::where(measured, lambda * (h0 * sv - u) / safe_sv, at::zeros_like(h0));
     const Tensor x0_hat = x0 - H.V(correction).view_as(x);
-    ctx.report(int(i), x0_hat);
+    ctx.report(i, x0_hat);
     if (sn <= 0) {
       x = x0_hat;
-      continue;
+      return;
     }
     // Fresh noise c z everywhere, reduced to fresh_std along the measured directions.
     const Tensor z = randn_like(x, gen);
     const Tensor zh = H.Vt_head(z);
     const Tensor noise = z * c + H.V(at::where(measured, zh * (fresh_std - c), at::zeros_like(zh))).view_as(x);
     x = x0_hat * a + x * k + noise;
-  }
+  });
   return x;
 }
 

@@ -17,17 +17,15 @@ Tensor sample_ddrm(const SamplerContext& ctx, const DdrmOptions& o) {
   const auto& H = ctx.problem.svd("ddrm");
   at::Generator gen = ctx.generator;
   const double sy = ctx.problem.sigma_y;
-  const Tensor sv = H.singular_values_2d();
-  const Tensor measured = sv > 0;
-  const Tensor safe_sv = at::where(measured, sv, at::ones_like(sv));
+  const auto spectrum = steps::spectrum_of(H);
+  const Tensor &sv = spectrum.values, &measured = spectrum.measured, &safe_sv = spectrum.safe_values;
   const Tensor y_bar = H.Ut(ctx.problem.y) / safe_sv;
   const Tensor y_noise = sy / safe_sv;  // sigma_y / s_i: the noise of ȳ_i
   const double keep = std::sqrt(std::max(0.0, 1 - o.eta * o.eta));
   Tensor x = ctx.x_init;
-  for (size_t i = 0; i + 1 < ctx.sigmas.size(); ++i) {
-    const double s = ctx.sigmas[i], sn = ctx.sigmas[i + 1];
+  steps::for_each_step(ctx, [&](int i, double s, double sn) {
     const Tensor x0 = steps::denoise(ctx.denoiser, x, s);
-    ctx.report(int(i), x0);
+    ctx.report(i, x0);
     // Unmeasured coordinates follow plain DDIM, which is the same formula in x-space; only the
     // m measured coordinates are then replaced (cheap when m << n).
     const Tensor z = randn_like(x, gen);
@@ -40,7 +38,7 @@ Tensor sample_ddrm(const SamplerContext& ctx, const DdrmOptions& o) {
                          zh * (sn * sn - o.eta_b * o.eta_b * y_noise * y_noise).clamp_min(0).sqrt();
     const Tensor head = at::where(measured, at::where(noisy_y, below, above), hd);
     x = x_ddim + H.V(head - hd).view_as(x);
-  }
+  });
   return x;
 }
 

@@ -18,20 +18,19 @@ Tensor sample_diffpir(const SamplerContext& ctx, const DiffpirOptions& o) {
   at::Generator gen = ctx.generator;
   const double sy = ctx.problem.sigma_y;
   Tensor x = ctx.x_init;
-  for (size_t i = 0; i + 1 < ctx.sigmas.size(); ++i) {
-    const double s = ctx.sigmas[i], sn = ctx.sigmas[i + 1];
+  steps::for_each_step(ctx, [&](int i, double s, double sn) {
     const Tensor x0 = steps::denoise(ctx.denoiser, x, s);
     // prox weight gamma = 1 / rho_t; noiseless y makes the data step a projection.
     const double gamma = sy > 0 ? 4 * s * s / (o.lambda * sy * sy) : std::numeric_limits<double>::infinity();
     const Tensor x0_hat = A.prox(x0, ctx.problem.y, gamma);
-    ctx.report(int(i), x0_hat);
+    ctx.report(i, x0_hat);
     if (sn <= 0) {
       x = x0_hat;
-      continue;
+      return;
     }
     const Tensor eps_hat = (x - x0_hat) / s;
     x = x0_hat + (eps_hat * std::sqrt(1 - o.zeta) + randn_like(x, gen) * std::sqrt(o.zeta)) * sn;
-  }
+  });
   return x;
 }
 

@@ -17,12 +17,11 @@ Tensor sample_dmps(const SamplerContext& ctx, const DmpsOptions& o) {
   ctx.problem.linear("dmps");
   at::Generator gen = ctx.generator;
   Tensor x = ctx.x_init;
-  for (size_t i = 0; i + 1 < ctx.sigmas.size(); ++i) {
-    const double s = ctx.sigmas[i], sn = ctx.sigmas[i + 1];
+  steps::for_each_step(ctx, [&](int i, double s, double sn) {
     const Tensor x0 = steps::denoise(ctx.denoiser, x, s);
-    ctx.report(int(i), x0);
+    ctx.report(i, x0);
     x = steps::ddim(x, x0, s, sn, 1.0, gen) + dmps_likelihood_step(ctx, x, s, sn, o.scale);
-  }
+  });
   return x;
 }
 

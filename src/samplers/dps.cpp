@@ -24,13 +24,12 @@ Tensor sample_dps(const SamplerContext& ctx, const DpsOptions& o) {
   ctx.problem.any("dps");
   at::Generator gen = ctx.generator;
   Tensor x = ctx.x_init;
-  for (size_t i = 0; i + 1 < ctx.sigmas.size(); ++i) {
-    const double s = ctx.sigmas[i], sn = ctx.sigmas[i + 1];
+  steps::for_each_step(ctx, [&](int i, double s, double sn) {
     const auto t = steps::denoise_tracked(ctx.denoiser, x, s);
     const Tensor mu = t.mu.detach();
-    ctx.report(int(i), mu);
+    ctx.report(i, mu);
     x = dps_guided_step(ctx, t, s, sn, o.zeta, steps::ddim(x, mu, s, sn, 1.0, gen)).detach();
-  }
+  });
   return x;
 }
 

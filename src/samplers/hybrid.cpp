@@ -16,8 +16,7 @@ Tensor sample_dps_dmps_hybrid(const SamplerContext& ctx, const HybridOptions& o)
   Tensor x = ctx.x_init;
   Tensor switched = at::zeros({x.size(0)}, x.options().dtype(at::kBool));
   Tensor previous;
-  for (size_t i = 0; i + 1 < ctx.sigmas.size(); ++i) {
-    const double s = ctx.sigmas[i], sn = ctx.sigmas[i + 1];
+  steps::for_each_step(ctx, [&](int i, double s, double sn) {
     const bool all_switched = switched.all().item<bool>();
     steps::Tracked t;
     Tensor mu;
@@ -27,7 +26,7 @@ Tensor sample_dps_dmps_hybrid(const SamplerContext& ctx, const HybridOptions& o)
       t = steps::denoise_tracked(ctx.denoiser, x, s);
       mu = t.mu.detach();
     }
-    ctx.report(int(i), mu);
+    ctx.report(i, mu);
     const Tensor ancestral = steps::ddim(x, mu, s, sn, 1.0, gen);
     Tensor next = ancestral + dmps_likelihood_step(ctx, x, s, sn, o.scale);
     if (!all_switched)
@@ -39,7 +38,7 @@ Tensor sample_dps_dmps_hybrid(const SamplerContext& ctx, const HybridOptions& o)
     }
     previous = mu;
     x = next.detach();
-  }
+  });
   return x;
 }
 

@@ -31,12 +31,11 @@ Tensor sample_opc(const SamplerContext& ctx, const OpcOptions& o) {
   const auto source = parse_covariance_source(o.covariance);
   at::Generator gen = ctx.generator;
   Tensor x = ctx.x_init;
-  for (size_t i = 0; i + 1 < ctx.sigmas.size(); ++i) {
-    const double s = ctx.sigmas[i], sn = ctx.sigmas[i + 1];
+  steps::for_each_step(ctx, [&](int i, double s, double sn) {
     const Tensor x0 = posterior_mean(ctx, A, o.type, source, o.lambda, x, s);
-    ctx.report(int(i), x0);
+    ctx.report(i, x0);
     x = steps::ddim(x, x0, s, sn, o.eta, gen);
-  }
+  });
   return x;
 }
 

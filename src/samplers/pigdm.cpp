@@ -10,14 +10,13 @@ Tensor sample_pigdm(const SamplerContext& ctx, const PigdmOptions& o) {
   const auto& A = ctx.problem.linear("pigdm");
   at::Generator gen = ctx.generator;
   Tensor x = ctx.x_init;
-  for (size_t i = 0; i + 1 < ctx.sigmas.size(); ++i) {
-    const double s = ctx.sigmas[i], sn = ctx.sigmas[i + 1];
+  steps::for_each_step(ctx, [&](int i, double s, double sn) {
     const auto t = steps::denoise_tracked(ctx.denoiser, x, s);
     const auto cov = make_covariance(CovarianceSource::Pigdm, ctx.denoiser, x, s, 1.0);
     const Tensor x0 = type1_posterior_mean(t, A, ctx.problem.y, ctx.problem.sigma_y, s, cov);
-    ctx.report(int(i), x0);
+    ctx.report(i, x0);
     x = steps::ddim(x, x0, s, sn, o.eta, gen);
-  }
+  });
   return x;
 }
 

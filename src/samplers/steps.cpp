@@ -48,4 +48,12 @@ Tensor denoise(Denoiser& denoiser, const Tensor& x, double sigma) {
   return denoiser.denoise(x, sigma);
 }
 
+Spectrum spectrum_of(const SvdOperator& H) {
+  Spectrum s;
+  s.values = H.singular_values_2d();
+  s.measured = s.values > 0;
+  s.safe_values = at::where(s.measured, s.values, at::ones_like(s.values));
+  return s;
+}
+
 }  // namespace diffinv::steps

@@ -29,4 +29,17 @@ Tensor grad_of(const Tracked& t, const Tensor& per_sample_loss);
 
 Tensor denoise(Denoiser& denoiser, const Tensor& x, double sigma);  // no graph
 
+// body(step, sigma, sigma_next) over consecutive pairs of the grid.
+template <class Body>
+void for_each_step(const SamplerContext& ctx, Body&& body) {
+  for (size_t i = 0; i + 1 < ctx.sigmas.size(); ++i) body(int(i), ctx.sigmas[i], ctx.sigmas[i + 1]);
+}
+
+// The singular values of an SVD operator as DDRM and DDNM+ use them: [B or 1, m], which are
+// nonzero, and a copy safe to divide by (1 where zero).
+struct Spectrum {
+  Tensor values, measured, safe_values;
+};
+Spectrum spectrum_of(const SvdOperator& H);
+
 }  // namespace diffinv::steps

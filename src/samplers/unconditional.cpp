@@ -8,12 +8,11 @@ namespace diffinv {
 Tensor sample_ddim(const SamplerContext& ctx, const DdimOptions& o) {
   at::Generator gen = ctx.generator;
   Tensor x = ctx.x_init;
-  for (size_t i = 0; i + 1 < ctx.sigmas.size(); ++i) {
-    const double s = ctx.sigmas[i], sn = ctx.sigmas[i + 1];
+  steps::for_each_step(ctx, [&](int i, double s, double sn) {
     const Tensor x0 = steps::denoise(ctx.denoiser, x, s);
-    ctx.report(int(i), x0);
+    ctx.report(i, x0);
     x = steps::ddim(x, x0, s, sn, o.eta, gen);
-  }
+  });
   return x;
 }
 
