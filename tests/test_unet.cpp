@@ -4,10 +4,12 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <unistd.h>
 
 #include "diffinv/checkpoint.h"
 #include "diffinv/eps_denoiser.h"
@@ -82,6 +84,28 @@ TEST_P(UNetGolden, MatchesGuidedDiffusionOnCudaWithoutTf32) {
   ctx.setAllowTF32CuBLAS(cublas);
   ctx.setAllowTF32CuDNN(cudnn);
   EXPECT_LE(relative_error(out, g.out), 1e-4);
+}
+
+// A float16 checkpoint (e.g. `diffinv convert --dtype float16`) loads into a float32 model; dropout
+// is off after load_unet even when the config trains with it.
+TEST(UNetGoldenHalf, Float16CheckpointLoadsIntoFloat32Model) {
+  diffinv::StateDict sd = diffinv::load_torch_file(ref_dir() + "plain_small.pt");
+  for (auto& e : sd.entries) e.second = e.second.to(torch::kHalf);
+  const auto path = std::filesystem::temp_directory_path() / ("diffinv_half_" + std::to_string(::getpid()) + ".safetensors");
+  diffinv::save_safetensors(sd, path.string());
+  auto config = small_config("plain_small");
+  config.dropout = 0.3;
+  auto model = diffinv::load_unet(config, path.string());
+  std::filesystem::remove(path);
+  EXPECT_FALSE(model->is_training());
+  EXPECT_EQ(model->parameters().front().scalar_type(), torch::kFloat);
+  const Golden g = golden_io("plain_small");
+  torch::NoGradGuard no_grad;
+  const Tensor a = model->forward(g.x, g.t), b = model->forward(g.x, g.t);
+  EXPECT_TRUE(torch::equal(a, b));  // deterministic: no dropout
+  const double err = relative_error(a, g.out);
+  EXPECT_LE(err, 2e-2);  // fp16 rounding of the weights only
+  EXPECT_GT(err, 1e-6);  // and it did change them
 }
 
 INSTANTIATE_TEST_SUITE_P(SmallModels, UNetGolden, ::testing::Values("ffhq_small", "openai_small", "plain_small"));

@@ -94,7 +94,8 @@ TORCH_MODULE(UNetModel);
 // shape-only pass: no arithmetic, no weights read.
 double unet_forward_flops(UNetModel& model, int64_t batch);
 
-// Builds the model of `config` and loads `checkpoint` strictly (see load_state_dict_strict).
+// Builds the model of `config`, loads `checkpoint` strictly (see load_state_dict_strict) and puts
+// it in eval mode (dropout off).
 UNetModel load_unet(const UNetConfig& config, const std::string& checkpoint,
                     const torch::TensorOptions& options = torch::TensorOptions());
 

@@ -472,6 +472,7 @@ UNetModel load_unet(const UNetConfig& config, const std::string& checkpoint, con
   UNetModel model(config, options);
   const StateDict state = load_checkpoint(path);
   load_state_dict_strict(*model, state, "checkpoint '" + path + "'");
+  model->eval();  // inference: dropout off
   return model;
 }
 
