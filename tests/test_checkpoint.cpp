@@ -278,7 +278,7 @@ TEST(Checkpoint, ReadsDeflatedZipEntries) {
 }
 
 std::string run_cli(const std::string& args, int* status) {
-  const std::string cmd = std::string(DIFFINV_CLI) + " --threads 2 " + args + " 2>&1";
+  const std::string cmd = std::string(DIFFINV_CLI) + " --threads 1 " + args + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   std::string out;
   char buf[4096];
