@@ -4,6 +4,8 @@
 #include <ATen/ATen.h>
 
 #include "diffinv/gmm_benchmark.h"
+#include "diffinv/noise.h"
+#include "diffinv/rng.h"
 
 using namespace diffinv;
 
@@ -64,4 +66,15 @@ TEST(GmmBenchmark, ExactCovarianceBeatsIsotropicHeuristics) {
   c.methods = {"opc2-exact", "opc2-pigdm"};
   const auto r = run_gmm_benchmark(c);
   EXPECT_LT(r.cells[0].mean, r.cells[1].mean);
+}
+
+TEST(GaussianNoise, AddsSeededNoiseOfTheGivenStd) {
+  auto gen = make_generator(3);
+  const Tensor clean = at::zeros({20000}, at::kDouble);
+  const Tensor y = GaussianNoise{0.5}.apply(clean, gen);
+  EXPECT_NEAR(y.std().item<double>(), 0.5, 0.02);  // se of a std estimate: 0.5 / sqrt(2 n) = 0.0025
+  auto again = make_generator(3);
+  EXPECT_TRUE(at::equal(GaussianNoise{0.5}.apply(clean, again), y));
+  EXPECT_TRUE(at::equal(GaussianNoise{0.0}.apply(clean, gen), clean));
+  EXPECT_THROW(GaussianNoise{-1.0}.apply(clean, gen), Error);
 }

@@ -17,6 +17,7 @@
 
 #include "diffinv/counting_denoiser.h"
 #include "diffinv/metrics.h"
+#include "diffinv/noise.h"
 #include "diffinv/rng.h"
 #include "diffinv/sampler.h"
 
@@ -99,7 +100,7 @@ GmmProblem make_gmm_problem(int d, int d_y, uint64_t seed, c10::ScalarType dtype
   const Tensor A = at::matmul(u * new_s.unsqueeze(0), vh);
   const double sigma_y = at::rand({1}, gen, opts).item<double>() * new_s.max().item<double>();
   const Tensor x_star = prior.sample(1, gen).squeeze(0);
-  const Tensor y = at::matmul(A, x_star) + randn({d_y}, opts, gen) * sigma_y;
+  const Tensor y = GaussianNoise{sigma_y}.apply(at::matmul(A, x_star), gen);
   GaussianMixture posterior = prior.posterior(A, y, sigma_y);
   return GmmProblem{std::move(prior), std::move(posterior), A, y, sigma_y};
 }
