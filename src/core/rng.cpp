@@ -2,14 +2,16 @@
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
-#include <ATen/detail/CUDAHooksInterface.h>
+#include <ATen/Context.h>
 
 namespace diffinv {
 
 at::Generator make_generator(uint64_t seed, c10::Device device) {
   if (device.is_cpu()) return at::make_generator<at::CPUGeneratorImpl>(seed);
   require(device.is_cuda(), "generators exist for cpu and cuda devices only");
-  auto gen = at::detail::getCUDAHooks().getDefaultCUDAGenerator(device.has_index() ? device.index() : 0).clone();
+  // Context::defaultGenerator exists in libtorch 1.x and 2.x alike (the CUDA hooks' names changed).
+  const c10::Device indexed(c10::kCUDA, device.has_index() ? device.index() : 0);
+  auto gen = at::globalContext().defaultGenerator(indexed).clone();
   gen.set_current_seed(seed);
   return gen;
 }
