@@ -125,6 +125,26 @@ TEST(ImageOperators, SeparableSvdOperators) {
   }
 }
 
+// Operators built for float32 keep float32 end to end (no promotion through cached constants).
+TEST(ImageOperators, Float32StaysFloat32) {
+  auto gen = make_generator(108);
+  const Tensor x64 = rand_image(2, kShape, gen);
+  const Tensor x = x64.to(at::kFloat);
+  BicubicDownsamplingOperator sr(kShape, 4), sr64(kShape, 4, f64());
+  InpaintingOperator inpaint(centered_box_mask(1, 16, 16, 4, 4), 3);
+  CircularConvolutionOperator circ("blur-circular", kShape, gaussian_blur_kernel(3, 0.5));
+  ConvolutionOperator conv("blur", kShape, gaussian_blur_kernel(3, 0.5));
+  for (const LinearOperator* op : std::initializer_list<const LinearOperator*>{&sr, &inpaint, &circ, &conv}) {
+    const Tensor y = op->forward(x);
+    EXPECT_EQ(y.scalar_type(), at::kFloat) << op->name();
+    EXPECT_EQ(op->adjoint(y).scalar_type(), at::kFloat) << op->name();
+    EXPECT_EQ(op->prox(x, y, 2.0).scalar_type(), at::kFloat) << op->name();
+    EXPECT_LT(max_abs(op->forward(x64) - y.to(at::kDouble)), 1e-5) << op->name();
+  }
+  EXPECT_EQ(sr.pinv(sr.forward(x)).scalar_type(), at::kFloat);
+  EXPECT_LT(max_abs(sr.pinv(sr.forward(x)).to(at::kDouble) - sr64.pinv(sr64.forward(x64))), 1e-4);
+}
+
 TEST(ImageOperators, ForwardValues) {
   auto gen = make_generator(102);
   const Tensor x = rand_image(2, kShape, gen);
