@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <torch/fft.h>
 
+#include <algorithm>
 #include <cmath>
 #include <complex>
 #include <limits>

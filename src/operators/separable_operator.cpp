@@ -1,7 +1,9 @@
 // Separable (Kronecker) operators A = Mc ⊗ Mh ⊗ Mw on [B, C, H, W] images with their exact SVD
 // from three small SVDs; average pooling, DPS's bicubic downsampling and colorization are instances.
 #include <ATen/ATen.h>
+#include <ATen/TensorIndexing.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "diffinv/image_operators.h"
