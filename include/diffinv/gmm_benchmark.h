@@ -48,8 +48,9 @@ struct GmmBenchmarkConfig {
 struct GmmCell {
   std::string method;
   int d = 0, d_y = 0;
-  std::vector<double> values;  // sliced W1 per problem
-  double mean = 0, ci95 = 0;   // mean ± 1.96 std / sqrt(n)
+  std::vector<double> values;  // sliced W1 per problem (NaN where the sampler diverged)
+  int diverged = 0;            // problems whose samples were not finite
+  double mean = 0, ci95 = 0;   // over the finite values: mean ± 1.96 std / sqrt(n)
   double seconds = 0;          // mean wall time per problem (of one worker)
   long nfe = 0;                // network evaluations per problem
 };

@@ -76,8 +76,8 @@ MethodSpec resolve_method(const std::string& label) {
 std::vector<std::string> default_gmm_methods() {
   // Every conditional sampler of the table, plus OPC with each covariance source. Left out as
   // duplicates: opc1-pigdm (= pigdm) and opc2-dps (Sigma = 0 ignores y).
-  return {"dps",        "pigdm",        "ddrm",       "ddnm",         "ddnm+",       "diffpir",
-          "dmps",       "dps-dmps",     "opc1-exact", "opc2-exact",   "opc1-dps",    "opc2-pigdm",
+  return {"dps",        "pigdm",      "ddrm",         "ddnm",         "ddnm+",          "diffpir",
+          "dmps",       "dps-dmps",   "opc1-exact",   "opc2-exact",   "opc1-dps",       "opc2-pigdm",
           "opc1-diffpir", "opc2-diffpir", "opc-heun2-exact"};
 }
 
@@ -238,12 +238,17 @@ GmmBenchmarkResult run_gmm_benchmark(const GmmBenchmarkConfig& config, const Ben
         }
       }
       for (auto& c : cells) {
+        // A sampler that diverged (non-finite samples) on a problem is counted, not averaged.
+        std::vector<double> finite;
+        for (double v : c.values)
+          if (std::isfinite(v)) finite.push_back(v);
+        c.diverged = int(c.values.size() - finite.size());
         double sum = 0, sq = 0;
-        for (double v : c.values) sum += v;
-        c.mean = sum / c.values.size();
-        for (double v : c.values) sq += (v - c.mean) * (v - c.mean);
-        const double sd = c.values.size() > 1 ? std::sqrt(sq / (c.values.size() - 1)) : 0.0;
-        c.ci95 = 1.96 * sd / std::sqrt(double(c.values.size()));
+        for (double v : finite) sum += v;
+        c.mean = finite.empty() ? std::numeric_limits<double>::quiet_NaN() : sum / finite.size();
+        for (double v : finite) sq += (v - c.mean) * (v - c.mean);
+        const double sd = finite.size() > 1 ? std::sqrt(sq / (finite.size() - 1)) : 0.0;
+        c.ci95 = finite.empty() ? std::numeric_limits<double>::quiet_NaN() : 1.96 * sd / std::sqrt(double(finite.size()));
         result.cells.push_back(c);
       }
     }
@@ -281,7 +286,8 @@ std::string gmm_markdown(const GmmBenchmarkResult& r) {
     for (auto [d, dy] : columns) {
       for (const auto& c : r.cells)
         if (c.method == name && c.d == d && c.d_y == dy) {
-          o << " " << fixed(c.mean, 3) << " ± " << fixed(c.ci95, 3) << " |";
+          if (c.diverged == int(c.values.size())) o << " diverged |";
+          else o << " " << fixed(c.mean, 3) << " ± " << fixed(c.ci95, 3) << (c.diverged ? " (" + std::to_string(c.diverged) + " diverged)" : "") << " |";
           seconds += c.seconds;
           nfe = c.nfe;
           ++n;
@@ -309,7 +315,7 @@ std::string gmm_json(const GmmBenchmarkResult& r) {
                  {"seed", r.config.seed},       {"methods", r.config.methods}};
   for (const auto& c : r.cells)
     j["cells"].push_back({{"method", c.method}, {"d", c.d}, {"d_y", c.d_y}, {"sliced_w1", c.values},
-                          {"mean", c.mean}, {"ci95", c.ci95}, {"seconds_per_problem", c.seconds}, {"nfe", c.nfe}});
+                          {"mean", c.mean}, {"ci95", c.ci95}, {"diverged", c.diverged}, {"seconds_per_problem", c.seconds}, {"nfe", c.nfe}});
   return j.dump(2);
 }
 
