@@ -1,5 +1,6 @@
 #include "args.h"
 
+#include <climits>
 #include <sstream>
 
 #include "diffinv/common.h"
@@ -109,34 +110,13 @@ bool Args::enabled(const std::string& name) const {
   return values_.count(name) > 0;
 }
 
-namespace {
-template <class T, class F>
-T parse_number(const std::string& command, const std::string& name, const std::string& text, F convert,
-               const char* what) {
-  size_t pos = 0;
-  T v{};
-  try {
-    v = convert(text, &pos);
-  } catch (const std::exception&) {
-    pos = 0;
-  }
-  require(pos == text.size() && pos > 0, command + ": --" + name + " needs " + what + ", got '" + text + "'");
-  return v;
-}
-}  // namespace
-
 int Args::get_int(const std::string& name) const {
-  return parse_number<int>(command_, name, get(name), [](const std::string& t, size_t* p) { return std::stoi(t, p); },
-                           "an integer");
+  const long long v = get_int64(name);
+  require(v >= INT_MIN && v <= INT_MAX, command_ + ": --" + name + " is out of range: " + get(name));
+  return static_cast<int>(v);
 }
-long long Args::get_int64(const std::string& name) const {
-  return parse_number<long long>(command_, name, get(name),
-                                 [](const std::string& t, size_t* p) { return std::stoll(t, p); }, "an integer");
-}
-double Args::get_double(const std::string& name) const {
-  return parse_number<double>(command_, name, get(name),
-                              [](const std::string& t, size_t* p) { return std::stod(t, p); }, "a number");
-}
+long long Args::get_int64(const std::string& name) const { return parse_integer(get(name), command_ + ": --" + name); }
+double Args::get_double(const std::string& name) const { return parse_number(get(name), command_ + ": --" + name); }
 
 std::vector<std::string> Args::get_list(const std::string& name) const {
   std::vector<std::string> out;
@@ -150,9 +130,11 @@ std::vector<std::string> Args::get_list(const std::string& name) const {
 
 std::vector<int> Args::get_int_list(const std::string& name) const {
   std::vector<int> out;
-  for (const auto& item : get_list(name))
-    out.push_back(parse_number<int>(command_, name, item, [](const std::string& t, size_t* p) { return std::stoi(t, p); },
-                                    "comma-separated integers"));
+  for (const auto& item : get_list(name)) {
+    const long long v = parse_integer(item, command_ + ": --" + name);
+    require(v >= INT_MIN && v <= INT_MAX, command_ + ": --" + name + " is out of range: " + item);
+    out.push_back(static_cast<int>(v));
+  }
   return out;
 }
 

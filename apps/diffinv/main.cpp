@@ -49,12 +49,8 @@ int main(int argc, char** argv) {
         return 0;
       }
       if (args[0] == "--threads" && args.size() >= 2) {
-        try {
-          threads = std::stoi(args[1]);
-        } catch (const std::exception&) {
-          threads = -1;
-        }
-        diffinv::require(threads > 0, "--threads needs a positive integer, got '" + args[1] + "'");
+        threads = static_cast<int>(diffinv::parse_integer(args[1], "--threads"));
+        diffinv::require(threads > 0 && threads <= 4096, "--threads needs a positive integer, got '" + args[1] + "'");
         args.erase(args.begin(), args.begin() + 2);
         continue;
       }

@@ -19,6 +19,11 @@ inline void require(bool condition, const std::string& message) {
   if (!condition) throw Error(message);
 }
 
+// Whole-string numbers: "12" parses, "12x", "" and out-of-range values throw
+// "<what> needs an integer, got '12x'" (resp. "a finite number").
+long long parse_integer(const std::string& text, const std::string& what);
+double parse_number(const std::string& text, const std::string& what);
+
 // Per-sample inner product over all non-batch dimensions: [B, ...] x [B, ...] -> [B].
 Tensor batch_dot(const Tensor& a, const Tensor& b);
 // Per-sample Euclidean norm over all non-batch dimensions: [B, ...] -> [B].

@@ -2,7 +2,33 @@
 
 #include <ATen/ATen.h>
 
+#include <cmath>
+
 namespace diffinv {
+
+long long parse_integer(const std::string& text, const std::string& what) {
+  size_t pos = 0;
+  long long v = 0;
+  try {
+    v = std::stoll(text, &pos);
+  } catch (const std::exception&) {
+    pos = 0;
+  }
+  require(pos == text.size() && pos > 0, what + " needs an integer, got '" + text + "'");
+  return v;
+}
+
+double parse_number(const std::string& text, const std::string& what) {
+  size_t pos = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &pos);
+  } catch (const std::exception&) {
+    pos = 0;
+  }
+  require(pos == text.size() && pos > 0 && std::isfinite(v), what + " needs a finite number, got '" + text + "'");
+  return v;
+}
 
 Tensor batch_dot(const Tensor& a, const Tensor& b) {
   return (a * b).flatten(1).sum(1);

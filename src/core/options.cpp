@@ -1,6 +1,6 @@
 #include "diffinv/options.h"
 
-#include <cmath>
+#include <climits>
 #include <sstream>
 
 namespace diffinv {
@@ -22,32 +22,15 @@ const std::string* OptionVisitor::find(const char* name) {
 }
 
 void OptionVisitor::operator()(const char* name, double& value, const char* help) {
-  if (const auto* text = find(name)) {
-    size_t pos = 0;
-    double parsed = 0;
-    try {
-      parsed = std::stod(*text, &pos);
-    } catch (const std::exception&) {
-      pos = 0;
-    }
-    require(pos == text->size() && pos > 0 && std::isfinite(parsed),
-            "option '" + std::string(name) + "' needs a finite number, got '" + *text + "'");
-    value = parsed;
-  }
+  if (const auto* text = find(name)) value = parse_number(*text, "option '" + std::string(name) + "'");
   docs_.push_back({name, format_double(value), help});
 }
 
 void OptionVisitor::operator()(const char* name, int& value, const char* help) {
   if (const auto* text = find(name)) {
-    size_t pos = 0;
-    int parsed = 0;
-    try {
-      parsed = std::stoi(*text, &pos);
-    } catch (const std::exception&) {
-      pos = 0;
-    }
-    require(pos == text->size() && pos > 0, "option '" + std::string(name) + "' needs an integer, got '" + *text + "'");
-    value = parsed;
+    const long long parsed = parse_integer(*text, "option '" + std::string(name) + "'");
+    require(parsed >= INT_MIN && parsed <= INT_MAX, "option '" + std::string(name) + "' is out of range: " + *text);
+    value = static_cast<int>(parsed);
   }
   docs_.push_back({name, std::to_string(value), help});
 }

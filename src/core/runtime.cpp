@@ -14,12 +14,9 @@ int configure_threads(int requested) {
   int n = requested;
   if (n <= 0) {
     if (const char* env = std::getenv("DIFFINV_THREADS")) {
-      try {
-        n = std::stoi(env);
-      } catch (const std::exception&) {
-        throw Error(std::string("DIFFINV_THREADS must be a positive integer, got '") + env + "'");
-      }
-      require(n > 0, std::string("DIFFINV_THREADS must be a positive integer, got '") + env + "'");
+      const long long v = parse_integer(env, "DIFFINV_THREADS");
+      require(v > 0 && v <= 4096, std::string("DIFFINV_THREADS must be a positive integer, got '") + env + "'");
+      n = static_cast<int>(v);
     }
   }
   if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
