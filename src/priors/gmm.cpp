@@ -94,13 +94,14 @@ const Tensor& GaussianMixture::cholesky() const {
 }
 
 Tensor GaussianMixture::sample(int64_t n, at::Generator& gen) const {
-  const Tensor component = at::multinomial(weights_.to(at::kDouble).cpu(), n, /*replacement=*/true, gen);
-  const Tensor z = randn({n, dim()}, means_.options(), gen);
+  // Drawn on the generator's device so that a CUDA generator samples a CUDA mixture.
+  const Tensor component = at::multinomial(weights_.to(gen.device()), n, /*replacement=*/true, gen).to(means_.device());
+  const Tensor z = randn({n, dim()}, means_.options().device(gen.device()), gen).to(means_.device());
   Tensor out = at::empty({n, dim()}, means_.options());
   const auto counts = at::bincount(component, {}, num_components());
   for (int64_t k = 0; k < num_components(); ++k) {
     if (counts[k].item<int64_t>() == 0) continue;
-    const Tensor rows = (component == k).nonzero().squeeze(1).to(means_.device());
+    const Tensor rows = (component == k).nonzero().squeeze(1);
     const Tensor zk = z.index_select(0, rows);
     const Tensor xk = is_isotropic() ? zk * std::sqrt(scales_[k].item<double>())
                                      : at::matmul(zk, cholesky()[k].t());
