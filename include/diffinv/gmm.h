@@ -3,6 +3,8 @@
 #pragma once
 #include <ATen/core/Generator.h>
 
+#include <memory>
+
 #include "diffinv/denoiser.h"
 
 namespace diffinv {
@@ -65,6 +67,16 @@ class GaussianMixturePrior : public Denoiser {
   // Per-component posterior p(x0 | x, k) = N(m_k, C_k) and responsibilities r_k(x).
   struct Components;
   Components components(const Tensor& x, double sigma) const;
+  // The same without autograd, remembered for the last (x, sigma): a Type II step asks for D,
+  // Cov and A Cov A^T at one point, and each would otherwise recompute the responsibilities.
+  std::shared_ptr<const Components> components_no_grad(const Tensor& x, double sigma) const;
+  struct Memo {
+    Tensor x;  // held, so its storage cannot be reused by another tensor while remembered
+    int64_t version = -1;
+    double sigma = -1;
+    std::shared_ptr<const Components> value;
+  };
+  mutable Memo memo_;
 
   // x mu^T and w mu through the span of the means, mu = coeffs basis with basis [r, d], r = rank:
   // K / r times fewer flops when the means are low-rank (the benchmark's have r = 2).

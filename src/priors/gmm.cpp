@@ -223,12 +223,30 @@ GaussianMixturePrior::Components GaussianMixturePrior::components(const Tensor& 
   return c;
 }
 
-Tensor GaussianMixturePrior::denoise(const Tensor& x, double sigma) { return components(x, sigma).denoised; }
+std::shared_ptr<const GaussianMixturePrior::Components> GaussianMixturePrior::components_no_grad(const Tensor& x,
+                                                                                               double sigma) const {
+  at::NoGradGuard no_grad;
+  const bool same = memo_.value && memo_.sigma == sigma && memo_.x.data_ptr() == x.data_ptr() &&
+                    memo_.x.sizes() == x.sizes() && memo_.x.strides() == x.strides() &&
+                    memo_.x.dtype() == x.dtype() && memo_.x.device() == x.device() && memo_.version == x._version();
+  if (!same) {
+    memo_.value = std::make_shared<const Components>(components(x.detach(), sigma));
+    memo_.x = x.detach();
+    memo_.version = x._version();
+    memo_.sigma = sigma;
+  }
+  return memo_.value;
+}
+
+Tensor GaussianMixturePrior::denoise(const Tensor& x, double sigma) {
+  if (at::GradMode::is_enabled() && x.requires_grad()) return components(x, sigma).denoised;
+  return components_no_grad(x, sigma)->denoised;
+}
 
 CovarianceProduct GaussianMixturePrior::posterior_covariance(const Tensor& x, double sigma) {
   // Cov[x0|x] = sum_k r_k (C_k + m_k m_k^T) - D D^T, applied to v without forming a d x d matrix.
   at::NoGradGuard no_grad;
-  auto c = std::make_shared<Components>(components(x.detach(), sigma));
+  auto c = components_no_grad(x, sigma);
   const Tensor xd = x.detach();
   if (mixture_.is_isotropic()) {
     return [this, c, xd](const Tensor& v) {
@@ -252,7 +270,7 @@ Tensor GaussianMixturePrior::posterior_covariance_gram(const Tensor& x, double s
                                                       const Tensor& y_like) {
   if (!mixture_.is_isotropic()) return Denoiser::posterior_covariance_gram(x, sigma, A, y_like);
   at::NoGradGuard no_grad;
-  const Components c = components(x.detach(), sigma);
+  const Components& c = *components_no_grad(x, sigma);
   const int64_t batch = x.size(0), m = y_like.numel() / batch;
   const Tensor ax = A.forward(x.detach()).reshape({batch, 1, m});
   const Tensor amu = A.forward(mixture_.means()).reshape({1, -1, m});
