@@ -24,6 +24,8 @@ const std::vector<Command>& commands() {
       {"bench", "benchmarks: gmm (exact-posterior GMM benchmark), speed (UNet ms per NFE)", diffinv::cli::run_bench},
       {"info", "describe a checkpoint or model config (diffinv info FILE)", diffinv::cli::run_info},
       {"convert", "convert a checkpoint to safetensors (diffinv convert IN OUT)", diffinv::cli::run_convert},
+      {"degrade", "apply a task's operator and noise to an image (diffinv degrade --config T --input I --out D)",
+       diffinv::cli::run_degrade},
   };
   return table;
 }

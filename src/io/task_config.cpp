@@ -1,0 +1,404 @@
+#include "diffinv/task_config.h"
+
+#include <ATen/ATen.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "diffinv/image_io.h"
+#include "diffinv/noise.h"
+
+namespace diffinv {
+
+namespace {
+
+// Walks the YAML tree, naming the file, line and full key path in every error.
+struct Reader {
+  std::string what;
+
+  std::string at(const YAML::Node& node, const std::string& key) const {
+    std::string s = what;
+    const YAML::Mark m = node.Mark();
+    if (!m.is_null()) s += ":" + std::to_string(m.line + 1);
+    return s + ": " + key;
+  }
+
+  static std::string join(const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+    return s;
+  }
+
+  void check_map(const YAML::Node& node, const std::string& path, const std::vector<std::string>& known) const {
+    if (!node.IsMap()) throw Error(at(node, path) + ": expected a mapping");
+    for (const auto& kv : node) {
+      const std::string key = kv.first.as<std::string>();
+      bool ok = false;
+      for (const auto& k : known) ok = ok || k == key;
+      if (!ok) throw Error(at(kv.first, path + "." + key) + ": unknown key (known: " + join(known) + ")");
+    }
+  }
+
+  YAML::Node child(const YAML::Node& parent, const std::string& path, const std::string& key, bool required) const {
+    const YAML::Node n = parent[key];
+    if (!n && required) throw Error(at(parent, path + "." + key) + ": missing required key");
+    return n;
+  }
+
+  std::string str(const YAML::Node& n, const std::string& path) const {
+    if (!n.IsScalar()) throw Error(at(n, path) + ": expected a string");
+    return n.as<std::string>();
+  }
+
+  double num(const YAML::Node& n, const std::string& path) const {
+    if (!n.IsScalar()) throw Error(at(n, path) + ": expected a number");
+    try {
+      const double v = n.as<double>();
+      if (!std::isfinite(v)) throw Error(at(n, path) + ": expected a finite number, got '" + n.Scalar() + "'");
+      return v;
+    } catch (const YAML::Exception&) {
+      throw Error(at(n, path) + ": expected a number, got '" + n.Scalar() + "'");
+    }
+  }
+
+  int64_t integer(const YAML::Node& n, const std::string& path) const {
+    const double v = num(n, path);
+    if (v != std::floor(v) || std::abs(v) > 1e15) throw Error(at(n, path) + ": expected an integer, got '" + n.Scalar() + "'");
+    return static_cast<int64_t>(v);
+  }
+
+  // A sequence (a `!!python/tuple` tag is just a sequence here) of `count` numbers (0: any).
+  std::vector<double> nums(const YAML::Node& n, const std::string& path, size_t count) const {
+    if (!n.IsSequence()) throw Error(at(n, path) + ": expected a list (or !!python/tuple) of numbers");
+    if (count && n.size() != count)
+      throw Error(at(n, path) + ": expected " + std::to_string(count) + " numbers, got " + std::to_string(n.size()));
+    std::vector<double> out;
+    for (size_t i = 0; i < n.size(); ++i) out.push_back(num(n[i], path + "[" + std::to_string(i) + "]"));
+    return out;
+  }
+
+  std::vector<int64_t> ints(const YAML::Node& n, const std::string& path, size_t count) const {
+    std::vector<int64_t> out;
+    const auto v = nums(n, path, count);
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (v[i] != std::floor(v[i])) throw Error(at(n, path) + ": expected integers");
+      out.push_back(static_cast<int64_t>(v[i]));
+    }
+    return out;
+  }
+};
+
+std::vector<std::string> operator_keys(const std::string& name) {
+  if (name == "super_resolution" || name == "average_pooling") return {"name", "in_shape", "scale_factor"};
+  if (name == "gaussian_blur" || name == "motion_blur" || name == "circular_blur")
+    return {"name", "in_shape", "kernel_size", "intensity", "kernel_file"};
+  if (name == "phase_retrieval") return {"name", "in_shape", "oversample"};
+  if (name == "inpainting" || name == "colorization" || name == "noise") return {"name", "in_shape"};
+  return {};
+}
+
+const char* kOperators =
+    "super_resolution, average_pooling, gaussian_blur, motion_blur, circular_blur, inpainting, colorization, noise, "
+    "phase_retrieval";
+
+std::string json_string(const std::string& s) {
+  std::string o = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') o += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) {
+      o += ' ';
+      continue;
+    }
+    o += c;
+  }
+  return o + "\"";
+}
+
+std::string json_number(double v) {
+  std::ostringstream o;
+  o.precision(17);
+  o << v;
+  return o.str();
+}
+
+template <typename T>
+std::string json_list(const std::vector<T>& v) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + json_number(double(v[i]));
+  return s + "]";
+}
+
+// A PNG kernel: grayscale, [0, 1], normalised to sum 1, square with an odd size.
+Tensor kernel_from_file(const std::string& path) {
+  const Tensor img = read_image(path).to(at::kDouble);  // [1, C, h, w] in [-1, 1]
+  const Tensor k = ((img.mean(1)[0] + 1.0) / 2.0).contiguous();
+  require(k.size(0) == k.size(1) && k.size(0) % 2 == 1,
+          "kernel_file '" + path + "': the kernel must be square with an odd size, got " + std::to_string(k.size(0)) +
+              "x" + std::to_string(k.size(1)));
+  const double total = k.sum().item<double>();
+  require(total > 0, "kernel_file '" + path + "': the kernel is all zero");
+  return k / total;
+}
+
+}  // namespace
+
+std::string TaskConfig::sampler() const {
+  if (method == "ps") return "dps";
+  if (method == "mcg")
+    throw Error("conditioning method 'mcg' (manifold constrained gradients) is not implemented in diffinv");
+  if (method == "projection")
+    throw Error("conditioning method 'projection' (score-SDE measurement replacement) is not implemented in diffinv");
+  throw Error("unknown conditioning method '" + method + "' (known: ps, mcg, projection)");
+}
+
+int64_t TaskConfig::image_size() const {
+  if (in_shape.size() == 4) return in_shape[3];
+  if (mask_image_size > 0) return mask_image_size;
+  return 256;
+}
+
+std::string TaskConfig::json() const {
+  std::ostringstream o;
+  o << "{\"conditioning\": {\"method\": " << json_string(method);
+  if (has_scale) o << ", \"scale\": " << json_number(scale);
+  o << "}, \"data\": {\"name\": " << json_string(data_name) << ", \"root\": " << json_string(data_root) << "}";
+  o << ", \"operator\": {\"name\": " << json_string(operator_name);
+  if (!in_shape.empty()) o << ", \"in_shape\": " << json_list(in_shape);
+  if (scale_factor) o << ", \"scale_factor\": " << scale_factor;
+  if (kernel_size) o << ", \"kernel_size\": " << kernel_size << ", \"intensity\": " << json_number(intensity);
+  if (!kernel_file.empty()) o << ", \"kernel_file\": " << json_string(kernel_file);
+  if (operator_name == "phase_retrieval") o << ", \"oversample\": " << json_number(oversample);
+  o << "}";
+  if (has_mask_opt) {
+    o << ", \"mask_opt\": {\"mask_type\": " << json_string(mask_type);
+    if (!mask_len_range.empty()) o << ", \"mask_len_range\": " << json_list(mask_len_range);
+    if (!mask_prob_range.empty()) o << ", \"mask_prob_range\": " << json_list(mask_prob_range);
+    if (mask_image_size) o << ", \"image_size\": " << mask_image_size;
+    o << ", \"margin\": " << mask_margin;
+    if (!mask_file.empty()) o << ", \"mask_file\": " << json_string(mask_file);
+    o << "}";
+  }
+  o << ", \"noise\": {\"name\": " << json_string(noise_name);
+  if (noise_name == "gaussian") o << ", \"sigma\": " << json_number(sigma);
+  if (noise_name == "poisson") o << ", \"rate\": " << json_number(rate);
+  o << "}}";
+  return o.str();
+}
+
+TaskConfig parse_task_config(const std::string& text, const std::string& what) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw Error(what + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg);
+  }
+  const Reader r{what};
+  TaskConfig c;
+  if (!root.IsMap()) throw Error(what + ": expected a mapping with conditioning, data and measurement");
+  try {
+    r.check_map(root, "<top>", {"conditioning", "data", "measurement"});
+    if (const YAML::Node cond = root["conditioning"]) {
+      r.check_map(cond, "conditioning", {"method", "params"});
+      c.method = r.str(r.child(cond, "conditioning", "method", true), "conditioning.method");
+      if (c.method != "ps" && c.method != "mcg" && c.method != "projection")
+        throw Error(r.at(cond["method"], "conditioning.method") + ": unknown method '" + c.method +
+                    "' (known: ps, mcg, projection)");
+      if (const YAML::Node params = cond["params"]) {
+        if (!params.IsNull()) {
+          r.check_map(params, "conditioning.params", {"scale"});
+          if (params["scale"]) {
+            c.scale = r.num(params["scale"], "conditioning.params.scale");
+            c.has_scale = true;
+          }
+        }
+      }
+    }
+    if (const YAML::Node data = root["data"]) {
+      r.check_map(data, "data", {"name", "root"});
+      if (data["name"]) c.data_name = r.str(data["name"], "data.name");
+      if (data["root"]) c.data_root = r.str(data["root"], "data.root");
+    }
+    const YAML::Node meas = r.child(root, "", "measurement", true);
+    r.check_map(meas, "measurement", {"operator", "mask_opt", "noise"});
+
+    const YAML::Node op = r.child(meas, "measurement", "operator", true);
+    if (!op.IsMap()) throw Error(r.at(op, "measurement.operator") + ": expected a mapping");
+    const YAML::Node name = r.child(op, "measurement.operator", "name", true);
+    c.operator_name = r.str(name, "measurement.operator.name");
+    const auto keys = operator_keys(c.operator_name);
+    if (keys.empty())
+      throw Error(r.at(name, "measurement.operator.name") + ": unknown operator '" + c.operator_name + "' (known: " +
+                  kOperators + ")");
+    const std::string p = "measurement.operator";
+    r.check_map(op, p, keys);
+    if (op["in_shape"]) {
+      c.in_shape = r.ints(op["in_shape"], p + ".in_shape", 4);
+      for (auto v : c.in_shape)
+        if (v <= 0) throw Error(r.at(op["in_shape"], p + ".in_shape") + ": entries must be positive");
+      if (c.in_shape[2] != c.in_shape[3])
+        throw Error(r.at(op["in_shape"], p + ".in_shape") + ": only square images are supported");
+    }
+    const std::string& n = c.operator_name;
+    if (n == "super_resolution" || n == "average_pooling") {
+      c.scale_factor = r.integer(r.child(op, p, "scale_factor", true), p + ".scale_factor");
+      if (c.scale_factor < 1) throw Error(r.at(op["scale_factor"], p + ".scale_factor") + ": must be >= 1");
+    } else if (n == "gaussian_blur" || n == "motion_blur" || n == "circular_blur") {
+      if (op["kernel_file"]) c.kernel_file = r.str(op["kernel_file"], p + ".kernel_file");
+      const bool need = c.kernel_file.empty();
+      if (const YAML::Node ks = r.child(op, p, "kernel_size", need)) {
+        c.kernel_size = r.integer(ks, p + ".kernel_size");
+        if (c.kernel_size < 1 || c.kernel_size % 2 == 0)
+          throw Error(r.at(ks, p + ".kernel_size") + ": must be a positive odd integer");
+      }
+      if (const YAML::Node in = r.child(op, p, "intensity", need)) {
+        c.intensity = r.num(in, p + ".intensity");
+        if (c.intensity <= 0) throw Error(r.at(in, p + ".intensity") + ": must be > 0");
+      }
+    } else if (n == "phase_retrieval") {
+      if (op["oversample"]) c.oversample = r.num(op["oversample"], p + ".oversample");
+      if (c.oversample < 0) throw Error(r.at(op["oversample"], p + ".oversample") + ": must be >= 0");
+    }
+
+    if (const YAML::Node mo = meas["mask_opt"]) {
+      if (n != "inpainting") throw Error(r.at(mo, "measurement.mask_opt") + ": only the inpainting operator takes a mask");
+      const std::string q = "measurement.mask_opt";
+      r.check_map(mo, q, {"mask_type", "mask_len_range", "mask_prob_range", "image_size", "margin", "mask_file"});
+      c.has_mask_opt = true;
+      if (mo["mask_file"]) c.mask_file = r.str(mo["mask_file"], q + ".mask_file");
+      if (mo["mask_type"]) c.mask_type = r.str(mo["mask_type"], q + ".mask_type");
+      else if (!c.mask_file.empty()) c.mask_type = "file";
+      else throw Error(r.at(mo, q + ".mask_type") + ": missing required key");
+      if (c.mask_type != "box" && c.mask_type != "random" && c.mask_type != "center" && c.mask_type != "file")
+        throw Error(r.at(mo["mask_type"], q + ".mask_type") + ": unsupported mask type '" + c.mask_type +
+                    "' (supported: box, random, center, file; DPS's 'extreme' is not)");
+      if (mo["image_size"]) c.mask_image_size = r.integer(mo["image_size"], q + ".image_size");
+      if (mo["margin"]) c.mask_margin = r.integer(mo["margin"], q + ".margin");
+      if (c.mask_type == "box" || c.mask_type == "center") {
+        c.mask_len_range = r.ints(r.child(mo, q, "mask_len_range", true), q + ".mask_len_range", 2);
+        if (c.mask_len_range[0] < 1 || c.mask_len_range[1] <= c.mask_len_range[0])
+          throw Error(r.at(mo["mask_len_range"], q + ".mask_len_range") + ": needs 1 <= low < high");
+      } else if (mo["mask_len_range"]) {
+        c.mask_len_range = r.ints(mo["mask_len_range"], q + ".mask_len_range", 2);
+      }
+      if (c.mask_type == "random") {
+        c.mask_prob_range = r.nums(r.child(mo, q, "mask_prob_range", true), q + ".mask_prob_range", 2);
+        if (!(0 <= c.mask_prob_range[0] && c.mask_prob_range[0] <= c.mask_prob_range[1] && c.mask_prob_range[1] <= 1))
+          throw Error(r.at(mo["mask_prob_range"], q + ".mask_prob_range") + ": needs 0 <= low <= high <= 1");
+      } else if (mo["mask_prob_range"]) {
+        c.mask_prob_range = r.nums(mo["mask_prob_range"], q + ".mask_prob_range", 2);
+      }
+      if (c.mask_type == "file" && c.mask_file.empty())
+        throw Error(r.at(mo, q + ".mask_file") + ": missing required key (mask_type: file)");
+    } else if (n == "inpainting") {
+      throw Error(r.at(meas, "measurement.mask_opt") + ": missing required key (the inpainting operator needs a mask)");
+    }
+
+    const YAML::Node noise = r.child(meas, "measurement", "noise", true);
+    if (!noise.IsMap()) throw Error(r.at(noise, "measurement.noise") + ": expected a mapping");
+    c.noise_name = r.str(r.child(noise, "measurement.noise", "name", true), "measurement.noise.name");
+    if (c.noise_name == "gaussian") {
+      r.check_map(noise, "measurement.noise", {"name", "sigma"});
+      c.sigma = r.num(r.child(noise, "measurement.noise", "sigma", true), "measurement.noise.sigma");
+      if (c.sigma < 0) throw Error(r.at(noise["sigma"], "measurement.noise.sigma") + ": must be >= 0");
+    } else if (c.noise_name == "poisson") {
+      r.check_map(noise, "measurement.noise", {"name", "rate"});
+      c.rate = r.num(r.child(noise, "measurement.noise", "rate", true), "measurement.noise.rate");
+      if (c.rate <= 0) throw Error(r.at(noise["rate"], "measurement.noise.rate") + ": must be > 0");
+    } else if (c.noise_name == "clean") {
+      r.check_map(noise, "measurement.noise", {"name"});
+    } else {
+      throw Error(r.at(noise["name"], "measurement.noise.name") + ": unknown noise '" + c.noise_name +
+                  "' (known: gaussian, poisson, clean)");
+    }
+  } catch (const YAML::Exception& e) {
+    throw Error(what + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+  return c;
+}
+
+TaskConfig load_task_config(const std::string& path) {
+  std::ifstream f(path);
+  require(f.good(), "task config '" + path + "': cannot open the file");
+  std::stringstream s;
+  s << f.rdbuf();
+  TaskConfig c = parse_task_config(s.str(), path);
+  c.path = path;
+  return c;
+}
+
+std::unique_ptr<Operator> make_operator(const TaskConfig& c, ImageShape shape, int64_t batch, at::Generator& gen) {
+  require(batch >= 1, "make_operator: batch must be >= 1");
+  const std::string& n = c.operator_name;
+  const std::string where = "task '" + n + "'";
+  if (n == "super_resolution" || n == "average_pooling") {
+    require(shape.height % c.scale_factor == 0 && shape.width % c.scale_factor == 0,
+            where + ": image " + shape.str() + " is not divisible by scale_factor " + std::to_string(c.scale_factor));
+    if (n == "super_resolution") return std::make_unique<BicubicDownsamplingOperator>(shape, c.scale_factor);
+    return std::make_unique<AveragePoolingOperator>(shape, c.scale_factor);
+  }
+  if (n == "gaussian_blur" || n == "motion_blur" || n == "circular_blur") {
+    Tensor kernel;
+    if (!c.kernel_file.empty()) kernel = kernel_from_file(c.kernel_file);
+    else if (n == "motion_blur") kernel = motion_blur_kernel(c.kernel_size, c.intensity, gen);
+    else kernel = gaussian_blur_kernel(c.kernel_size, c.intensity);
+    const int64_t k = kernel.size(0);
+    if (n == "circular_blur") {
+      require(k <= shape.height && k <= shape.width, where + ": kernel " + std::to_string(k) + " larger than the image " + shape.str());
+      return std::make_unique<CircularConvolutionOperator>("circular-blur", shape, kernel);
+    }
+    require(k / 2 < shape.height && k / 2 < shape.width,
+            where + ": kernel " + std::to_string(k) + " too large for reflect padding of the image " + shape.str());
+    return std::make_unique<ConvolutionOperator>(n == "motion_blur" ? "motion-blur" : "gaussian-blur", shape, kernel);
+  }
+  if (n == "inpainting") {
+    Tensor mask;
+    const int64_t H = shape.height, W = shape.width;
+    if (c.mask_type == "file") {
+      const Tensor img = read_image(c.mask_file);
+      require(img.size(2) == H && img.size(3) == W, "mask_file '" + c.mask_file + "' is " + std::to_string(img.size(2)) +
+                                                        "x" + std::to_string(img.size(3)) + " but the image is " + shape.str());
+      mask = (img.amax(1, true) > -1.0).to(at::kFloat).expand({batch, 1, H, W}).contiguous();
+    } else if (c.mask_type == "random") {
+      mask = random_pixel_mask(batch, H, W, c.mask_prob_range[0], c.mask_prob_range[1], gen);
+    } else {
+      const int64_t lo = c.mask_len_range[0], hi = c.mask_len_range[1];
+      // DPS draws the box side with np.random.randint(lo, hi) (hi excluded); one draw per call here.
+      const int64_t side = lo + at::randint(hi - lo, {1}, gen, at::TensorOptions().dtype(at::kLong)).item<int64_t>();
+      require(side <= H && side <= W, where + ": box " + std::to_string(side) + " larger than the image " + shape.str());
+      if (c.mask_type == "center") {
+        mask = centered_box_mask(batch, H, W, side, side);
+      } else {
+        require(side + 2 * c.mask_margin < H && side + 2 * c.mask_margin < W,
+                where + ": box " + std::to_string(side) + " with margin " + std::to_string(c.mask_margin) +
+                    " does not fit the image " + shape.str());
+        mask = random_box_mask(batch, H, W, side, side, c.mask_margin, c.mask_margin, gen);
+      }
+    }
+    return std::make_unique<InpaintingOperator>(mask, shape.channels);
+  }
+  if (n == "colorization") return std::make_unique<ColorizationOperator>(shape);
+  if (n == "noise") return std::make_unique<DenoiseOperator>(shape);
+  if (n == "phase_retrieval") return std::make_unique<PhaseRetrievalOperator>(shape, c.oversample);
+  throw Error("unknown operator '" + n + "' (known: " + kOperators + ")");
+}
+
+Tensor operator_mask(const Operator& op) {
+  if (const auto* p = dynamic_cast<const InpaintingOperator*>(&op)) return p->mask();
+  return {};
+}
+
+Tensor operator_kernel(const Operator& op) {
+  if (const auto* p = dynamic_cast<const ConvolutionOperator*>(&op)) return p->kernel();
+  if (const auto* p = dynamic_cast<const CircularConvolutionOperator*>(&op)) return p->kernel();
+  return {};
+}
+
+Tensor apply_task_noise(const TaskConfig& c, const Tensor& clean, at::Generator& gen) {
+  if (c.noise_name == "gaussian") return GaussianNoise{c.sigma}.apply(clean, gen);
+  if (c.noise_name == "poisson") return PoissonNoise{c.rate}.apply(clean, gen);
+  return clean;
+}
+
+}  // namespace diffinv
