@@ -118,7 +118,7 @@ std::string json_string(const std::string& s) {
 
 std::string json_number(double v) {
   std::ostringstream o;
-  o.precision(17);
+  o.precision(15);
   o << v;
   return o.str();
 }
