@@ -4,7 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <sstream>
+#include <nlohmann/json.hpp>
 
 #include "args.h"
 #include "commands.h"
@@ -76,15 +76,19 @@ int run_degrade(const Argv& argv) {
 
   const std::string stem = std::filesystem::path(input).stem().string();
   const std::filesystem::path out = args.get("out");
-  std::ostringstream json;
-  json << "{\n  \"input\": \"" << input << "\",\n  \"config_file\": \"" << config.path << "\",\n  \"seed\": " << seed
-       << ",\n  \"sigma_y\": " << config.sigma_y() << ",\n  \"noise\": \"" << config.noise_name
-       << "\",\n  \"operator\": \"" << op->name() << "\",\n  \"image_shape\": " << shape_json(x)
-       << ",\n  \"measurement_shape\": " << shape_json(y) << ",\n  \"measurement_png\": \""
-       << (phase ? "log(1 + |y|), min-max normalised" : "y on [-1, 1]") << "\",\n";
-  if (mask.defined()) json << "  \"mask_shape\": " << shape_json(mask) << ",\n";
-  if (kernel.defined()) json << "  \"kernel_shape\": " << shape_json(kernel) << ",\n";
-  json << "  \"config\": " << config.json() << "\n}\n";
+  // nlohmann escapes paths with quotes or backslashes.
+  nlohmann::json record = {{"input", input},
+                           {"config_file", config.path},
+                           {"seed", seed},
+                           {"sigma_y", config.sigma_y()},
+                           {"noise", config.noise_name},
+                           {"operator", op->name()},
+                           {"image_shape", x.sizes().vec()},
+                           {"measurement_shape", y.sizes().vec()},
+                           {"measurement_png", phase ? "log(1 + |y|), min-max normalised" : "y on [-1, 1]"},
+                           {"config", nlohmann::json::parse(config.json())}};
+  if (mask.defined()) record["mask_shape"] = mask.sizes().vec();
+  if (kernel.defined()) record["kernel_shape"] = kernel.sizes().vec();
 
   // Everything succeeded: write the outputs.
   std::error_code ec;
@@ -97,7 +101,7 @@ int run_degrade(const Argv& argv) {
   {
     std::ofstream f(json_path + ".tmp");
     require(f.good(), "degrade: cannot write '" + json_path + "'");
-    f << json.str();
+    f << record.dump(2) << "\n";
     require(f.good(), "degrade: writing '" + json_path + "' failed");
   }
   std::filesystem::rename(json_path + ".tmp", json_path);
