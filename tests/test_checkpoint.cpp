@@ -1,6 +1,8 @@
 // Checkpoint files: PyTorch zip and legacy .pt, safetensors, strict loading and its errors, and
 // the `diffinv convert` / `diffinv info` commands.
 #include <gtest/gtest.h>
+
+#include "cli_runner.h"
 #include <torch/torch.h>
 
 #include <cstdio>
@@ -277,21 +279,17 @@ TEST(Checkpoint, ReadsDeflatedZipEntries) {
   expect_error([&] { diffinv::load_torch_file(path.string()); }, {"CRC-32 mismatch"});
 }
 
-std::string run_cli(const std::string& args, int* status) {
-  const std::string cmd = std::string(DIFFINV_CLI) + " --threads 1 " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (p && fgets(buf, sizeof buf, p)) out += buf;
-  const int rc = p ? pclose(p) : -1;
-  *status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-  return out;
+// The CLI's output and exit status (run with one thread: robust on a loaded machine).
+std::string cli_output(const std::string& args, int* status) {
+  const CliResult r = run_cli("--threads 1 " + args);
+  *status = r.status;
+  return r.output;
 }
 
 TEST(CheckpointCli, ConvertAndInfo) {
   const fs::path out = temp_dir() / "plain_small.safetensors";
   int status = -1;
-  const std::string log = run_cli("convert " + ref("plain_small.pt") + " " + out.string(), &status);
+  const std::string log = cli_output("convert " + ref("plain_small.pt") + " " + out.string(), &status);
   ASSERT_EQ(status, 0) << log;
   const StateDict a = diffinv::load_checkpoint(ref("plain_small.pt"));
   const StateDict b = diffinv::load_checkpoint(out.string());
@@ -304,23 +302,23 @@ TEST(CheckpointCli, ConvertAndInfo) {
   diffinv::UNetModel model(plain_config());
   diffinv::load_state_dict_strict(*model, b);
 
-  const std::string info = run_cli("info " + out.string(), &status);
+  const std::string info = cli_output("info " + out.string(), &status);
   ASSERT_EQ(status, 0) << info;
   EXPECT_NE(info.find("1,624,323"), std::string::npos) << info;
   EXPECT_NE(info.find("float32"), std::string::npos) << info;
   EXPECT_NE(info.find("num_res_blocks: 2"), std::string::npos) << info;
   EXPECT_NE(info.find("learn_sigma: False"), std::string::npos) << info;
-  const std::string ffhq = run_cli("info " + ref("ffhq_small.pt"), &status);
+  const std::string ffhq = cli_output("info " + ref("ffhq_small.pt"), &status);
   ASSERT_EQ(status, 0) << ffhq;
   EXPECT_NE(ffhq.find("image_size: 64"), std::string::npos) << ffhq;
   EXPECT_NE(ffhq.find("4,275,750"), std::string::npos) << ffhq;
 
   write_bytes(temp_dir() / "x.png", std::string("\x89PNG\r\n\x1a\n", 8) + std::string(64, 'x'));
-  const std::string err = run_cli("info " + (temp_dir() / "x.png").string(), &status);
+  const std::string err = cli_output("info " + (temp_dir() / "x.png").string(), &status);
   EXPECT_NE(status, 0);
   EXPECT_NE(err.find("error:"), std::string::npos) << err;
   EXPECT_NE(err.find("not a checkpoint"), std::string::npos) << err;
-  const std::string unknown = run_cli("convert --frobnicate a b", &status);
+  const std::string unknown = cli_output("convert --frobnicate a b", &status);
   EXPECT_NE(status, 0);
   EXPECT_NE(unknown.find("unknown option"), std::string::npos) << unknown;
 }

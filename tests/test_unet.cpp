@@ -2,6 +2,8 @@
 // state-dict layout of the two public full-size checkpoints.
 #include <ATen/Context.h>
 #include <gtest/gtest.h>
+
+#include "cli_runner.h"
 #include <torch/torch.h>
 
 #include <filesystem>
@@ -293,16 +295,10 @@ TEST(EpsDenoiser, AdapterMatchesGoldenAtIntegerTimesteps) {
 namespace {
 
 TEST(UNetCli, BenchSpeedPrintsAMarkdownTable) {
-  const std::string cmd = std::string(DIFFINV_CLI) +
-                          " --threads 1 bench speed --model " + DIFFINV_SOURCE_DIR +
-                          "/configs/models/plain_small.yaml --batch 1,2 --warmup 0 --iters 1 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::string out;
-  char buf[4096];
-  while (fgets(buf, sizeof buf, p)) out += buf;
-  const int rc = pclose(p);
-  ASSERT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 0) << out;
+  const CliResult r = run_cli(std::string("--threads 1 bench speed --model ") + DIFFINV_SOURCE_DIR +
+                              "/configs/models/plain_small.yaml --batch 1,2 --warmup 0 --iters 1");
+  const std::string& out = r.output;
+  ASSERT_EQ(r.status, 0) << out;
   EXPECT_NE(out.find("| batch | GFLOP/fwd | ms/fwd | TFLOP/s fwd | ms/fwd+VJP | TFLOP/s fwd+VJP |"), std::string::npos) << out;
   // The FLOP column is the analytic count (about 0.84 GFLOP per sample for plain_small).
   diffinv::UNetModel model(small_config("plain_small"));
