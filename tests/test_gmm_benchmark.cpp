@@ -5,6 +5,7 @@
 
 #include "diffinv/gmm_benchmark.h"
 #include "diffinv/noise.h"
+#include "diffinv/operator.h"
 #include "diffinv/rng.h"
 
 using namespace diffinv;
@@ -77,4 +78,28 @@ TEST(GaussianNoise, AddsSeededNoiseOfTheGivenStd) {
   EXPECT_TRUE(at::equal(GaussianNoise{0.5}.apply(clean, again), y));
   EXPECT_TRUE(at::equal(GaussianNoise{0.0}.apply(clean, gen), clean));
   EXPECT_THROW(GaussianNoise{-1.0}.apply(clean, gen), Error);
+}
+
+TEST(ConjugateGradient, WarnsWhenItStopsAboveTheTolerance) {
+  // An ill-conditioned SPD system that 2 iterations cannot solve.
+  const Tensor diag = at::logspace(0, 2, 20, 10.0, at::kDouble);
+  const Tensor rhs = at::ones({1, 20}, at::kDouble);
+  ConjugateGradientOptions options;
+  options.max_iterations = 2;
+  bool converged = true;
+  const int before = conjugate_gradient_warnings();
+  ::testing::internal::CaptureStderr();
+  conjugate_gradient([&](const Tensor& v) { return v * diag; }, rhs, options, &converged);
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_FALSE(converged);
+  EXPECT_EQ(conjugate_gradient_warnings(), before + 1);
+  if (before < 3) EXPECT_NE(err.find("conjugate gradient stopped after 2 iterations"), std::string::npos) << err;
+  // Enough iterations: converged, silent, and the right answer.
+  options.max_iterations = 200;
+  ::testing::internal::CaptureStderr();
+  const Tensor x = conjugate_gradient([&](const Tensor& v) { return v * diag; }, rhs, options, &converged);
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
+  EXPECT_TRUE(converged);
+  EXPECT_EQ(conjugate_gradient_warnings(), before + 1);
+  EXPECT_TRUE(at::allclose(x, rhs / diag, 1e-5, 1e-9));
 }

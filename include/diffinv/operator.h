@@ -21,6 +21,7 @@ class Operator {
 struct ConjugateGradientOptions {
   double tolerance = 1e-6;  // stop when |residual| <= tolerance * |rhs| for every sample
   int max_iterations = 200;
+  bool warn = true;  // say on stderr when a solve stops above the tolerance (first 3 times per process)
 };
 
 class LinearOperator : public Operator {
@@ -86,5 +87,7 @@ class DenseOperator : public SvdOperator {
 // met the tolerance.
 Tensor conjugate_gradient(const std::function<Tensor(const Tensor&)>& apply, const Tensor& rhs,
                           const ConjugateGradientOptions& options, bool* converged = nullptr);
+// How many solves so far stopped above their tolerance with warnings on (only the first 3 print).
+int conjugate_gradient_warnings();
 
 }  // namespace diffinv

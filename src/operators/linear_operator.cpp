@@ -1,11 +1,19 @@
 #include <ATen/ATen.h>
 
+#include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 
 #include "diffinv/operator.h"
 
 namespace diffinv {
+
+namespace {
+std::atomic<int> cg_warnings{0};
+}  // namespace
+
+int conjugate_gradient_warnings() { return cg_warnings.load(); }
 
 Tensor conjugate_gradient(const std::function<Tensor(const Tensor&)>& apply, const Tensor& rhs,
                           const ConjugateGradientOptions& options, bool* converged) {
@@ -36,6 +44,14 @@ Tensor conjugate_gradient(const std::function<Tensor(const Tensor&)>& apply, con
     rr = rr_next;
   }
   if (!done) done = (rr <= stop).all().item<bool>();
+  if (!done && options.warn) {
+    const int n = cg_warnings++;
+    if (n < 3)
+      std::fprintf(stderr,
+                   "warning: conjugate gradient stopped after %d iterations above its tolerance %g "
+                   "(results may be inaccurate: raise max_iterations or the tolerance)%s\n",
+                   options.max_iterations, options.tolerance, n == 2 ? "; further warnings suppressed" : "");
+  }
   if (converged) *converged = done;
   return x;
 }
