@@ -1,21 +1,12 @@
-#include <fstream>
 #include <iostream>
 
 #include "args.h"
 #include "commands.h"
 #include "diffinv/gmm_benchmark.h"
 #include "diffinv/progress.h"
+#include "diffinv/text_file.h"
 
 namespace diffinv::cli {
-
-namespace {
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream f(path);
-  require(f.good(), "cannot open '" + path + "' for writing");
-  f << text;
-  require(f.good(), "writing '" + path + "' failed");
-}
-}  // namespace
 
 int run_bench_gmm(const Argv& argv) {
   std::string methods;
@@ -77,8 +68,8 @@ int run_bench_gmm(const Argv& argv) {
       run_gmm_benchmark(config, [&](long done, long, const std::string& label) { bar.update(done, label); });
   bar.finish();
   std::cout << gmm_markdown(result);
-  if (args.given("json")) write_file(args.get("json"), gmm_json(result));
-  if (args.given("csv")) write_file(args.get("csv"), gmm_csv(result));
+  if (args.given("json")) write_text_file(args.get("json"), gmm_json(result));
+  if (args.given("csv")) write_text_file(args.get("csv"), gmm_csv(result));
   return 0;
 }
 

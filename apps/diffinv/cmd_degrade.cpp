@@ -2,7 +2,6 @@
 #include <ATen/ATen.h>
 
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -10,17 +9,13 @@
 #include "commands.h"
 #include "diffinv/image_io.h"
 #include "diffinv/rng.h"
+#include "diffinv/image_operators.h"
 #include "diffinv/task_config.h"
+#include "diffinv/text_file.h"
 
 namespace diffinv::cli {
 
 namespace {
-
-std::string shape_json(const Tensor& t) {
-  std::string s = "[";
-  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
-  return s + "]";
-}
 
 // Min-max normalisation to [-1, 1] for viewing (constant images map to -1).
 Tensor for_viewing(const Tensor& t) {
@@ -97,15 +92,8 @@ int run_degrade(const Argv& argv) {
   write_png((out / (stem + "_measurement.png")).string(), view);
   if (mask.defined()) write_png((out / (stem + "_mask.png")).string(), mask[0].to(at::kFloat) * 2.0 - 1.0);
   if (kernel.defined()) write_png((out / (stem + "_kernel.png")).string(), (kernel / kernel.max() * 2.0 - 1.0).unsqueeze(0));
-  const std::string json_path = (out / (stem + "_degrade.json")).string();
-  {
-    std::ofstream f(json_path + ".tmp");
-    require(f.good(), "degrade: cannot write '" + json_path + "'");
-    f << record.dump(2) << "\n";
-    require(f.good(), "degrade: writing '" + json_path + "' failed");
-  }
-  std::filesystem::rename(json_path + ".tmp", json_path);
-  std::cerr << "degrade: " << op->name() << " " << shape_json(x) << " -> " << shape_json(y) << ", wrote "
+  write_text_file((out / (stem + "_degrade.json")).string(), record.dump(2) + "\n");
+  std::cerr << "degrade: " << op->name() << " " << shape_string(x) << " -> " << shape_string(y) << ", wrote "
             << out.string() << "/" << stem << "_*\n";
   return 0;
 }
