@@ -13,6 +13,7 @@
 #include "commands.h"
 #include "diffinv/checkpoint.h"
 #include "diffinv/unet.h"
+#include "model_loading.h"
 
 #if __has_include(<torch/cuda.h>)
 #include <torch/cuda.h>
@@ -21,15 +22,6 @@
 namespace diffinv::cli {
 
 namespace {
-
-std::string resolve_model_config(const std::string& name) {
-  namespace fs = std::filesystem;
-  if (fs::exists(name)) return name;
-  for (const std::string candidate : {std::string(DIFFINV_SOURCE_DIR) + "/configs/models/" + name + ".yaml",
-                                      std::string(DIFFINV_SOURCE_DIR) + "/configs/models/" + name})
-    if (fs::exists(candidate)) return candidate;
-  throw Error("bench speed: model config '" + name + "' not found (a YAML path or a name in configs/models/)");
-}
 
 void sync(const torch::Device& device) {
   if (device.is_cuda()) torch::cuda::synchronize();
@@ -66,12 +58,12 @@ int run_bench_speed(const Argv& argv) {
   args.option("model", "CONFIG", "model YAML, or a name in configs/models/ (ffhq256, imagenet256-uncond, ffhq_small, ...)")
       .option("batch", "LIST", "comma-separated batch sizes", "1,8")
       .option("device", "DEV", "cpu | cuda | cuda:N", "cpu")
-      .option("precision", "P", "fp32 | fp16 | bf16 (weights and activations; norms and softmax in fp32)", "fp32")
+      .option("precision", "P", "fp32 | tf32 | bf16 | fp16 (weights and activations; norms and softmax in fp32)", "fp32")
       .option("warmup", "N", "untimed calls before timing", "2")
       .option("iters", "N", "timed calls (the median is reported)", "5")
       .option("checkpoint", "FILE", "load these weights instead of random ones")
       .flag("no-vjp", "time the forward only")
-      .flag("tf32", "allow TF32 on CUDA (off by default)")
+      .flag("tf32", "allow TF32 on CUDA (same as --precision tf32)")
       .epilog("FLOPs: multiply-adds of convolutions, linear layers and attention count 2; norms and activations are\n"
               "not counted. forward+VJP is counted as 2x the forward FLOPs (the backward pass with respect to\n"
               "activations only, no weight gradients).");
@@ -79,22 +71,18 @@ int run_bench_speed(const Argv& argv) {
     std::cout << args.help();
     return 0;
   }
-  const std::string config_path = resolve_model_config(args.get("model"));
+  const std::string config_path = resolve_model_config(args.get("model"), "bench speed");
   const UNetConfig config = load_unet_config(config_path);
   const torch::Device device(args.get("device"));
   if (device.is_cuda()) require(torch::cuda::is_available(), "bench speed: --device cuda but no CUDA device is available");
   const std::string precision = args.get("precision");
-  c10::ScalarType dtype;
-  if (precision == "fp32") dtype = torch::kFloat;
-  else if (precision == "fp16") dtype = torch::kHalf;
-  else if (precision == "bf16") dtype = torch::kBFloat16;
-  else throw Error("bench speed: --precision must be fp32, fp16 or bf16, got '" + precision + "'");
+  const c10::ScalarType dtype = parse_precision(precision, "bench speed");
   const int warmup = args.get_int("warmup"), iters = args.get_int("iters");
   require(warmup >= 0 && iters >= 1, "bench speed: --warmup >= 0 and --iters >= 1 required");
   const auto batches = args.get_int_list("batch");
   if (device.is_cuda()) {
-    at::globalContext().setAllowTF32CuBLAS(args.enabled("tf32"));
-    at::globalContext().setAllowTF32CuDNN(args.enabled("tf32"));
+    at::globalContext().setAllowTF32CuBLAS(args.enabled("tf32") || precision == "tf32");
+    at::globalContext().setAllowTF32CuDNN(args.enabled("tf32") || precision == "tf32");
   }
 
   torch::manual_seed(0);

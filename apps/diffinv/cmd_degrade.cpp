@@ -10,20 +10,11 @@
 #include "diffinv/image_io.h"
 #include "diffinv/rng.h"
 #include "diffinv/image_operators.h"
+#include "diffinv/restoration.h"
 #include "diffinv/task_config.h"
 #include "diffinv/text_file.h"
 
 namespace diffinv::cli {
-
-namespace {
-
-// Min-max normalisation to [-1, 1] for viewing (constant images map to -1).
-Tensor for_viewing(const Tensor& t) {
-  const Tensor lo = t.min(), hi = t.max();
-  return (t - lo) / (hi - lo).clamp_min(1e-12) * 2.0 - 1.0;
-}
-
-}  // namespace
 
 int run_degrade(const Argv& argv) {
   Args args("degrade",
@@ -35,6 +26,7 @@ int run_degrade(const Argv& argv) {
       .option("out", "DIR", "output folder (created if missing)")
       .option("seed", "S", "seed of the operator's random parts (masks, motion kernels) and of the noise", "0")
       .option("resize", "MODE", "how to fit the image: error | center-crop | resize", "error")
+      .repeated("set", "KEY=VALUE", "override a task-config key, e.g. measurement.noise.sigma=0.1")
       .epilog("Phase retrieval: the measurement PNG shows log(1 + |y|) min-max normalised (for viewing only).\n"
               "Kernels are saved divided by their maximum; masks as white = kept, black = missing.");
   if (!args.parse(argv)) {
@@ -48,15 +40,11 @@ int run_degrade(const Argv& argv) {
           "degrade: --resize must be error, center-crop or resize, got '" + resize + "'");
   const uint64_t seed = static_cast<uint64_t>(args.get_int64("seed"));
 
-  const TaskConfig config = load_task_config(args.get("config"));
+  const TaskConfig config = load_task_config(args.get("config"), args.all("set"));
   const std::string input = args.get("input");
-  Tensor x = read_image(input);
   const int64_t channels = config.in_shape.size() == 4 ? config.in_shape[1] : 3;
-  if (x.size(1) == 1 && channels == 3) x = x.expand({1, 3, x.size(2), x.size(3)}).contiguous();
-  require(x.size(1) == channels, "degrade: '" + input + "' has " + std::to_string(x.size(1)) +
-                                     " channels but the task needs " + std::to_string(channels));
   const int64_t size = config.image_size();
-  x = fit_image(x, size, resize);
+  const Tensor x = read_image_for_model(input, channels, size, resize);
   const ImageShape shape{channels, size, size};
 
   at::Generator gen = make_generator(seed);
@@ -65,7 +53,7 @@ int run_degrade(const Argv& argv) {
   const Tensor y = apply_task_noise(config, clean, gen);
 
   const bool phase = config.operator_name == "phase_retrieval";
-  const Tensor view = phase ? for_viewing(at::log1p(y.abs())) : y;
+  const Tensor view = measurement_view(*op, y);
   const Tensor mask = operator_mask(*op);
   const Tensor kernel = operator_kernel(*op);
 
@@ -74,6 +62,7 @@ int run_degrade(const Argv& argv) {
   // nlohmann escapes paths with quotes or backslashes.
   nlohmann::json record = {{"input", input},
                            {"config_file", config.path},
+                           {"config_overrides", args.all("set")},
                            {"seed", seed},
                            {"sigma_y", config.sigma_y()},
                            {"noise", config.noise_name},

@@ -26,6 +26,8 @@ const std::vector<Command>& commands() {
       {"convert", "convert a checkpoint to safetensors (diffinv convert IN OUT)", diffinv::cli::run_convert},
       {"degrade", "apply a task's operator and noise to an image (diffinv degrade --config T --input I --out D)",
        diffinv::cli::run_degrade},
+      {"restore", "restore images with a task config and a sampler (diffinv restore --config T --model M --input I --out D)",
+       diffinv::cli::run_restore},
   };
   return table;
 }

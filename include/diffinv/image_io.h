@@ -38,4 +38,9 @@ std::vector<std::string> list_images(const std::string& folder);
 // clamped to [-1, 1]; an axis that already has the right length is left alone.
 Tensor fit_image(const Tensor& x, int64_t size, const std::string& mode);
 
+// read_image + the model's channel count + fit_image: grayscale is repeated to RGB for a 3-channel
+// model; an RGB image with equal channels becomes grayscale for a 1-channel model, any other RGB
+// image is an error there. Returns [1, channels, size, size].
+Tensor read_image_for_model(const std::string& path, int64_t channels, int64_t size, const std::string& resize_mode);
+
 }  // namespace diffinv

@@ -57,12 +57,18 @@ struct SamplerInfo {
   int default_steps = 100;
   std::function<Tensor(const SamplerContext&, const OptionMap&)> run;
   std::vector<OptionDoc> options;
+  // Reads the options (unknown keys and bad values throw) and checks that the denoiser can serve
+  // them, e.g. OPC's covariance=exact needs an analytic prior. Throws naming the sampler.
+  std::function<void(const Denoiser&, const OptionMap&)> check_options;
 };
 
 const std::vector<SamplerInfo>& sampler_table();
 const SamplerInfo& find_sampler(const std::string& name);  // throws listing the known names
 // Throws, naming the sampler and the missing capability, when `op` cannot serve it.
 void check_sampler_fits(const SamplerInfo& info, const Operator* op);
+// check_sampler_fits + check_options: everything that can be known before sampling starts.
+void check_sampler_setup(const SamplerInfo& info, const Operator* op, const Denoiser& denoiser,
+                         const OptionMap& options);
 std::string describe_needs(const SamplerInfo& info);
 
 }  // namespace diffinv

@@ -76,6 +76,10 @@ struct DmpsOptions {
 };
 Tensor sample_dmps(const SamplerContext& ctx, const DmpsOptions& o);
 
+// covariance=exact reads Cov[x0|x] from the prior: only analytic priors (Gaussian, GMM) have it.
+void check_covariance_source(const std::string& covariance, const DenoiserCapabilities& capabilities,
+                             const std::string& who);
+
 // OPC (Peng et al. 2024): Type I or Type II posterior mean with a chosen covariance, inside a
 // DDIM step (sample_opc) or Heun steps on a Karras grid (sample_opc_heun, EDM Alg. 2).
 struct OpcOptions {
@@ -89,6 +93,9 @@ struct OpcOptions {
       "Sigma: exact Cov[x0|x] (analytic priors), 0 (DPS), r_t^2 I (PiGDM), sigma^2/lambda I (DiffPIR)");
     v("lambda", lambda, "lambda of the diffpir covariance");
     v("eta", eta, "DDIM stochasticity of the outer step");
+  }
+  void check_denoiser(const DenoiserCapabilities& c, const std::string& who) const {
+    check_covariance_source(covariance, c, who);
   }
 };
 Tensor sample_opc(const SamplerContext& ctx, const OpcOptions& o);
@@ -109,6 +116,9 @@ struct OpcHeunOptions {
     v("s_noise", s_noise, "EDM S_noise: std of the churn noise");
     v("s_tmin", s_tmin, "EDM S_tmin: churn only for sigma >= s_tmin");
     v("s_tmax", s_tmax, "EDM S_tmax: churn only for sigma <= s_tmax");
+  }
+  void check_denoiser(const DenoiserCapabilities& c, const std::string& who) const {
+    check_covariance_source(covariance, c, who);
   }
 };
 Tensor sample_opc_heun(const SamplerContext& ctx, const OpcHeunOptions& o);

@@ -83,6 +83,9 @@ struct TaskConfig {
 
 // Parses a task YAML file / text (`what` names the source in errors).
 TaskConfig load_task_config(const std::string& path);
+// The same with `overrides` "dotted.key=value" (values are YAML: "0.1", "[1, 3, 64, 64]") applied to
+// the file's YAML before parsing, so they are checked like the file's own keys.
+TaskConfig load_task_config(const std::string& path, const std::vector<std::string>& overrides);
 TaskConfig parse_task_config(const std::string& text, const std::string& what);
 
 // Builds the operator for images of `shape` (the config's in_shape is informative only), drawing

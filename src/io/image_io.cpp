@@ -167,4 +167,20 @@ Tensor fit_image(const Tensor& x, int64_t size, const std::string& mode) {
   return r.contiguous();
 }
 
+Tensor read_image_for_model(const std::string& path, int64_t channels, int64_t size, const std::string& resize_mode) {
+  require(channels == 1 || channels == 3, "read_image_for_model: channels must be 1 or 3");
+  Tensor x = read_image(path);
+  if (x.size(1) == 1 && channels == 3) x = x.expand({1, 3, x.size(2), x.size(3)}).contiguous();
+  if (x.size(1) == 3 && channels == 1) {
+    const bool gray = at::equal(x.select(1, 0), x.select(1, 1)) && at::equal(x.select(1, 0), x.select(1, 2));
+    require(gray, "'" + path + "' is a colour image but the model is grayscale (1 channel)");
+    x = x.narrow(1, 0, 1).contiguous();
+  }
+  try {
+    return fit_image(x, size, resize_mode);
+  } catch (const Error& e) {
+    throw Error("'" + path + "': " + e.what());
+  }
+}
+
 }  // namespace diffinv

@@ -318,12 +318,69 @@ TaskConfig parse_task_config(const std::string& text, const std::string& what) {
   return c;
 }
 
-TaskConfig load_task_config(const std::string& path) {
+namespace {
+
+std::string read_config_text(const std::string& path) {
   std::ifstream f(path);
   require(f.good(), "task config '" + path + "': cannot open the file");
   std::stringstream s;
   s << f.rdbuf();
-  TaskConfig c = parse_task_config(s.str(), path);
+  return s.str();
+}
+
+// Sets node[parts[i]][parts[i + 1]]... = value, creating mappings on the way (yaml-cpp nodes are
+// references, so the root sees the change).
+void set_yaml_path(YAML::Node node, const std::vector<std::string>& parts, size_t i, const YAML::Node& value,
+                   const std::string& key) {
+  if (i + 1 == parts.size()) {
+    node[parts[i]] = value;
+    return;
+  }
+  if (!node[parts[i]] || node[parts[i]].IsNull()) node[parts[i]] = YAML::Node(YAML::NodeType::Map);
+  YAML::Node child = node[parts[i]];
+  require(child.IsMap(), "--set " + key + ": '" + parts[i] + "' is not a mapping in the task config");
+  set_yaml_path(child, parts, i + 1, value, key);
+}
+
+}  // namespace
+
+TaskConfig load_task_config(const std::string& path) { return load_task_config(path, {}); }
+
+TaskConfig load_task_config(const std::string& path, const std::vector<std::string>& overrides) {
+  std::string text = read_config_text(path);
+  std::string what = path;
+  if (!overrides.empty()) {
+    YAML::Node root;
+    try {
+      root = YAML::Load(text);
+    } catch (const YAML::Exception& e) {
+      throw Error(path + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg);
+    }
+    require(root.IsMap(), path + ": expected a mapping with conditioning, data and measurement");
+    for (const std::string& item : overrides) {
+      const size_t eq = item.find('=');
+      require(eq != std::string::npos && eq > 0, "--set '" + item + "': expected key=value");
+      const std::string key = item.substr(0, eq);
+      std::vector<std::string> parts;
+      std::stringstream keys(key);
+      for (std::string part; std::getline(keys, part, '.');) {
+        require(!part.empty(), "--set '" + item + "': empty key component");
+        parts.push_back(part);
+      }
+      YAML::Node value;
+      try {
+        value = YAML::Load(item.substr(eq + 1));
+      } catch (const YAML::Exception& e) {
+        throw Error("--set '" + item + "': invalid YAML value: " + e.msg);
+      }
+      set_yaml_path(root, parts, 0, value, key);
+    }
+    YAML::Emitter out;
+    out << root;
+    text = out.c_str();
+    what = path + " (with --set)";
+  }
+  TaskConfig c = parse_task_config(text, what);
   c.path = path;
   return c;
 }

@@ -12,6 +12,13 @@ CovarianceSource parse_covariance_source(const std::string& name) {
   throw Error("unknown covariance source '" + name + "' (known: exact, dps, pigdm, diffpir)");
 }
 
+void check_covariance_source(const std::string& covariance, const DenoiserCapabilities& capabilities,
+                             const std::string& who) {
+  require(covariance != "exact" || capabilities.exact_posterior_covariance,
+          who + ": covariance=exact needs a prior with an exact posterior covariance (Gaussian or GMM); with a "
+                "network use covariance=pigdm, dps or diffpir");
+}
+
 PosteriorCovariance make_covariance(CovarianceSource source, Denoiser& denoiser, const Tensor& x, double sigma,
                                     double diffpir_lambda) {
   PosteriorCovariance c;

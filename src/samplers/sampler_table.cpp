@@ -1,5 +1,7 @@
 #include <ATen/ATen.h>
 
+#include <type_traits>
+
 #include "diffinv/samplers.h"
 
 namespace diffinv {
@@ -34,6 +36,14 @@ void SamplerContext::report(int step, const Tensor& x0) const {
 }
 
 namespace {
+// Options structs may declare `void check_denoiser(const DenoiserCapabilities&, const std::string& who) const`.
+template <class Options, class = void>
+struct HasDenoiserCheck : std::false_type {};
+template <class Options>
+struct HasDenoiserCheck<Options, std::void_t<decltype(std::declval<const Options&>().check_denoiser(
+                                     std::declval<const DenoiserCapabilities&>(), std::declval<const std::string&>()))>>
+    : std::true_type {};
+
 template <class Options>
 SamplerInfo entry(std::string name, std::string summary, std::string paper, Needs needs, bool vjp, GridKind grid,
                   int steps, Tensor (*fn)(const SamplerContext&, const Options&)) {
@@ -49,6 +59,11 @@ SamplerInfo entry(std::string name, std::string summary, std::string paper, Need
     return fn(ctx, read_options<Options>(overrides, "sampler '" + name + "'"));
   };
   info.options = describe_options<Options>();
+  info.check_options = [name](const Denoiser& denoiser, const OptionMap& overrides) {
+    const std::string who = "sampler '" + name + "'";
+    const Options options = read_options<Options>(overrides, who);
+    if constexpr (HasDenoiserCheck<Options>::value) options.check_denoiser(denoiser.capabilities(), who);
+  };
   return info;
 }
 }  // namespace
@@ -92,6 +107,12 @@ const SamplerInfo& find_sampler(const std::string& name) {
     known += (known.empty() ? "" : ", ") + s.name;
   }
   throw Error("unknown sampler '" + name + "' (known: " + known + ")");
+}
+
+void check_sampler_setup(const SamplerInfo& info, const Operator* op, const Denoiser& denoiser,
+                         const OptionMap& options) {
+  check_sampler_fits(info, op);
+  if (info.check_options) info.check_options(denoiser, options);
 }
 
 std::string describe_needs(const SamplerInfo& info) {

@@ -1,0 +1,95 @@
+#include "model_loading.h"
+
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include "diffinv/checkpoint.h"
+#include "diffinv/unet.h"
+
+#if __has_include(<torch/cuda.h>)
+#include <torch/cuda.h>
+#endif
+
+namespace diffinv::cli {
+
+namespace {
+
+bool is_yaml(const std::string& path) {
+  const auto ext = std::filesystem::path(path).extension().string();
+  return ext == ".yaml" || ext == ".yml";
+}
+
+std::string config_candidate(const std::string& name) {
+  namespace fs = std::filesystem;
+  if (fs::exists(name) && fs::is_regular_file(name)) return name;
+  for (const std::string candidate : {std::string(DIFFINV_SOURCE_DIR) + "/configs/models/" + name + ".yaml",
+                                      std::string(DIFFINV_SOURCE_DIR) + "/configs/models/" + name})
+    if (fs::exists(candidate)) return candidate;
+  return "";
+}
+
+}  // namespace
+
+std::string resolve_model_config(const std::string& name, const std::string& who) {
+  const std::string path = config_candidate(name);
+  if (!path.empty()) return path;
+  throw Error(who + ": model config '" + name + "' not found (a YAML path or a name in configs/models/)");
+}
+
+c10::ScalarType parse_precision(const std::string& precision, const std::string& who) {
+  if (precision == "fp32" || precision == "tf32") return torch::kFloat;
+  if (precision == "bf16") return torch::kBFloat16;
+  if (precision == "fp16") return torch::kHalf;
+  throw Error(who + ": --precision must be fp32, tf32, bf16 or fp16, got '" + precision + "'");
+}
+
+LoadedModel load_model(const std::string& model, const std::string& model_config, const std::string& device_name,
+                       const std::string& precision, const std::string& who) {
+  const torch::Device device(device_name);
+  if (device.is_cuda()) {
+    require(torch::cuda::is_available(), who + ": --device " + device_name + " but no CUDA device is available");
+    const bool tf32 = precision == "tf32";
+    at::globalContext().setAllowTF32CuBLAS(tf32);
+    at::globalContext().setAllowTF32CuDNN(tf32);
+  } else {
+    require(device.is_cpu(), who + ": --device must be cpu or cuda[:N], got '" + device_name + "'");
+    require(precision != "fp16", who + ": --precision fp16 needs --device cuda (CPU kernels lack fp16 convolutions)");
+  }
+  const auto options = torch::TensorOptions().dtype(parse_precision(precision, who)).device(device);
+
+  LoadedModel loaded;
+  UNetConfig config;
+  const std::string as_config = config_candidate(model);
+  if (is_yaml(model) || (!as_config.empty() && is_yaml(as_config))) {
+    require(!as_config.empty(), who + ": model config '" + model + "' not found");
+    require(model_config.empty(), who + ": --model is already a model config; --model-config is for checkpoints");
+    config = load_unet_config(as_config);
+    require(!config.model_path.empty(), who + ": model config '" + as_config +
+                                            "' has no model_path: give --model CHECKPOINT --model-config " + as_config);
+    loaded.config_source = as_config;
+    loaded.checkpoint = config.model_path;
+  } else {
+    require(std::filesystem::is_regular_file(model), who + ": --model '" + model +
+                                                         "' is neither a checkpoint file nor a model config");
+    loaded.checkpoint = model;
+    if (!model_config.empty()) {
+      loaded.config_source = resolve_model_config(model_config, who);
+      config = load_unet_config(loaded.config_source);
+    } else {
+      const InferredUNetConfig inferred = infer_unet_config(load_checkpoint(model));
+      std::string notes;
+      for (const auto& n : inferred.notes) notes += "\n  " + n;
+      require(inferred.image_size_known, who + ": cannot infer the image size of '" + model +
+                                             "' from its weights; give --model-config YAML" + notes);
+      config = inferred.config;
+      loaded.config_source = "inferred from " + model;
+    }
+  }
+  UNetModel unet = load_unet(config, loaded.checkpoint, options);
+  loaded.denoiser = std::make_shared<EpsDenoiser>(
+      unet, DiscreteSchedule(parse_beta_schedule(config.noise_schedule), config.diffusion_steps));
+  return loaded;
+}
+
+}  // namespace diffinv::cli

@@ -1,0 +1,32 @@
+// How commands that run a model find it: --model (a model YAML with model_path, a name in
+// configs/models/, or a checkpoint file) plus --model-config, --device and --precision.
+#pragma once
+#include <c10/core/ScalarType.h>
+
+#include <memory>
+#include <string>
+
+#include "diffinv/eps_denoiser.h"
+
+namespace diffinv::cli {
+
+// A model YAML path, or a name in configs/models/ ("ffhq256" or "ffhq256.yaml"). Throws naming
+// `who` and the name when neither exists.
+std::string resolve_model_config(const std::string& name, const std::string& who);
+
+// fp32 | bf16 | fp16 (tf32 is fp32 with TF32 matmuls allowed on CUDA).
+c10::ScalarType parse_precision(const std::string& precision, const std::string& who);
+
+struct LoadedModel {
+  std::shared_ptr<EpsDenoiser> denoiser;
+  std::string config_source;  // the YAML used, or "inferred from <checkpoint>"
+  std::string checkpoint;
+};
+
+// `model`: a .yaml/.yml file or configs/models name (its model_path is the checkpoint), or a
+// checkpoint (.pt / .safetensors) whose config comes from `model_config` when given, else is
+// inferred from its keys and shapes (an error says what could not be inferred).
+LoadedModel load_model(const std::string& model, const std::string& model_config, const std::string& device,
+                       const std::string& precision, const std::string& who);
+
+}  // namespace diffinv::cli
