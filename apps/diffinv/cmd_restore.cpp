@@ -86,7 +86,7 @@ int run_restore(const Argv& argv) {
   args.option("config", "TASK.yaml", "task config (DPS format; configs/tasks/ has one per task)")
       .option("model", "MODEL", "model YAML with model_path, a name in configs/models/, or a checkpoint (.pt/.safetensors)")
       .option("model-config", "YAML", "model config for a checkpoint given to --model (else inferred from its weights)")
-      .option("input", "PATH", "an image (PNG/JPEG) or a folder of images")
+      .option("input", "PATH", "an image (PNG/JPEG) or a folder of images (default: the config's data.root)")
       .option("out", "DIR", "output folder (created if missing)")
       .option("method", "NAME", "sampler (diffinv list samplers); default: the config's conditioning.method (ps = dps)")
       .repeated("set", "KEY=VALUE", "override: dotted keys edit the task config (measurement.noise.sigma=0.1),\n"
@@ -107,7 +107,7 @@ int run_restore(const Argv& argv) {
     std::cout << args.help();
     return 0;
   }
-  for (const char* key : {"config", "model", "input", "out"})
+  for (const char* key : {"config", "model", "out"})
     require(args.given(key), std::string("restore: --") + key + " is required");
   const int steps = args.get_int("steps"), batch = args.get_int("batch"), save_every = args.get_int("save-every");
   require(steps >= 0, "restore: --steps must be >= 1 (or 0 for the sampler's default)");
@@ -129,7 +129,10 @@ int run_restore(const Argv& argv) {
   require(info.operator_needs != Needs::Nothing,
           "restore: '" + method + "' is an unconditional sampler; choose a posterior sampler (diffinv list samplers)");
   const OptionMap options = task_sampler_options(task, info.name, explicit_options);
-  const std::vector<InputImage> inputs = list_inputs(args.get("input"));
+  // DPS configs name their images in data.root; --input takes precedence.
+  require(args.given("input") || !task.data_root.empty(),
+          "restore: --input is required (the task config has no data.root)");
+  const std::vector<InputImage> inputs = list_inputs(args.given("input") ? args.get("input") : task.data_root);
 
   const LoadedModel model = load_model(args.get("model"), args.given("model-config") ? args.get("model-config") : "", args.get("device"),
                                        args.get("precision"), "restore");
