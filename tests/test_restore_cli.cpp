@@ -12,6 +12,7 @@
 #include <map>
 
 #include "cli_runner.h"
+#include "image_fixtures.h"
 #include "diffinv/image_io.h"
 #include "diffinv/restoration.h"
 #include "diffinv/rng.h"
@@ -34,17 +35,6 @@ fs::path fresh_dir(const std::string& name) {
 }
 
 bool empty_or_missing(const fs::path& d) { return !fs::exists(d) || fs::is_empty(d); }
-
-// A smooth 32x32 RGB test picture (gradients and a disc), different per `variant`.
-std::string write_test_image(const fs::path& dir, const std::string& name, int variant = 0) {
-  const Tensor r = at::linspace(-1, 1, 32).view({1, 32}).expand({32, 32});
-  const Tensor c = at::linspace(-1, 1, 32).view({32, 1}).expand({32, 32});
-  const Tensor disc = ((r - 0.2 * variant).pow(2) + c.pow(2) < 0.3).to(at::kFloat);
-  const Tensor img = at::stack({0.8 * r, 0.6 * c, disc * 1.4 - 0.7}).clamp(-1, 1);
-  const std::string path = (dir / name).string();
-  diffinv::write_png(path, img);
-  return path;
-}
 
 // Overrides that make the 256x256 task configs fit a 32x32 model.
 const std::map<std::string, std::string> kTaskOverrides = {

@@ -17,6 +17,8 @@ const std::vector<BenchEntry>& benches() {
   static const std::vector<BenchEntry> table = {
       {"gmm", "every sampler against the exact posterior of a 25-component GMM (DESIGN §7)", run_bench_gmm},
       {"speed", "UNet ms per forward and forward+VJP, GFLOP and TFLOP/s (DESIGN §7)", run_bench_speed},
+      {"images", "every (task, method) pair on a folder of images: PSNR, SSIM, seconds, NFE, grids (DESIGN §7)",
+       run_bench_images},
   };
   return table;
 }

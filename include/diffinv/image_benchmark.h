@@ -1,0 +1,81 @@
+// The image benchmark (DESIGN §7): every (task, method) pair on the same measurements (same masks,
+// kernels and noise for every method), per-image records, a table of mean PSNR / SSIM / seconds /
+// NFE per cell and one grid picture per task. Resumable: each finished (task, method, batch) is a
+// record file that a rerun with the same settings reads instead of recomputing.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "diffinv/denoiser.h"
+#include "diffinv/image_operators.h"
+#include "diffinv/options.h"
+#include "diffinv/task_config.h"
+
+namespace diffinv {
+
+struct ImageBenchmarkTask {
+  std::string name;  // column label and folder name
+  TaskConfig config;
+};
+
+struct ImageBenchmarkMethod {
+  std::string label;    // row label and folder name (the sampler name unless given)
+  std::string sampler;  // a name in sampler_table()
+  OptionMap options;    // on top of the task's implied options (DPS scale -> zeta)
+  int steps = 0;        // 0: ImageBenchmarkConfig::steps, else the sampler's default
+};
+
+struct ImageSet {
+  Tensor images;                   // [N, C, H, W] on [-1, 1], CPU
+  std::vector<std::string> names;  // unique, used for file names
+  std::string source;              // where they came from (recorded)
+};
+
+// The images of a folder (sorted by name, the first `limit` when > 0), fitted to the model's
+// channels and size (read_image_for_model); names are the file stems and must be unique.
+ImageSet load_image_folder(const std::string& folder, ImageShape shape, int64_t limit, const std::string& resize);
+
+struct ImageBenchmarkConfig {
+  std::vector<ImageBenchmarkTask> tasks;
+  std::vector<ImageBenchmarkMethod> methods;
+  int steps = 0;    // 0: each sampler's default
+  int batch = 8;
+  int samples = 1;  // posterior samples per image: > 1 also scores their mean and writes a std map
+  uint64_t seed = 0;
+  std::string out_dir;
+  std::string model_label;  // recorded and part of the resume fingerprint
+  bool progress = true;
+  int grid_rows = 8;  // images shown per task grid
+};
+
+struct ImageBenchmarkCell {
+  std::string task, method;
+  std::string status = "ok";  // "ok", or why the method cannot serve the task
+  int images = 0;
+  double psnr = 0, ssim = 0, seconds = 0, nfe = 0;  // means over images (psnr/ssim of the first sample)
+  double psnr_of_mean = 0, ssim_of_mean = 0;        // samples > 1: of the posterior mean
+  double mean_std = 0;                              // samples > 1: mean per-pixel std on [-1, 1]
+  int non_finite = 0;                               // reconstructions with NaN/Inf
+};
+
+struct ImageBenchmarkResult {
+  ImageBenchmarkConfig config;
+  std::vector<ImageBenchmarkCell> cells;  // task-major, methods in order
+  int resumed_batches = 0, computed_batches = 0;
+  std::string markdown() const;
+  std::string csv() const;
+  std::string json() const;
+};
+
+// Runs the benchmark, writing under config.out_dir:
+//   records/<task>/<method>/batch<k>.json   per-image PSNR, SSIM, seconds, NFE (the resume unit)
+//   images/<task>/<method>/<name>.png       reconstructions (with samples > 1 also _mean, _std)
+//   images/<task>/measurement/<name>.png    the measurement; _mask / _kernel when the task has one
+//   grid_<task>.png                         rows: images; columns: truth, measurement, methods
+//   table.md, table.csv, results.json
+// Checks every task against the model and every method against every task before it starts; a
+// method that cannot serve a task gets a cell with the reason, not an error.
+ImageBenchmarkResult run_image_benchmark(Denoiser& denoiser, const ImageSet& data, const ImageBenchmarkConfig& config);
+
+}  // namespace diffinv
