@@ -20,6 +20,7 @@
 #include "diffinv/mse_table.h"
 #include "diffinv/samplers.h"
 #include "diffinv/text_file.h"
+#include "diffinv/unet.h"
 #include "foundation_helpers.h"
 
 using namespace diffinv;
@@ -302,6 +303,37 @@ TEST(CovarianceSources, ConvertRecoversAKnownSigma) {
                {"convert", "learned reverse variance"});
   expect_error([&] { run_sampler("opc-heun", plain, problem, x_init, sigmas, 6, {{"covariance", "convert"}}); },
                {"opc-heun", "learned reverse variance"});
+}
+
+TEST(CovarianceSources, ConvertRunsOnALearnSigmaUNet) {
+  // The real path: a random-weight learn_sigma network (6 output channels), float32, inpainting with
+  // 192 measured entries per sample (CG), both types; mu and the variance from one NFE per step.
+  UNetConfig c;
+  c.image_size = 8;
+  c.num_channels = 32;
+  c.num_res_blocks = 1;
+  c.channel_mult = {1, 2};
+  c.attention_resolutions = {4};
+  c.num_head_channels = 16;
+  c.learn_sigma = true;
+  torch::manual_seed(5);
+  EpsDenoiser den(UNetModel(c), DiscreteSchedule{});
+  ASSERT_TRUE(den.capabilities().learned_variance);
+  auto gen = make_generator(6);
+  const auto f32 = c10::TensorOptions().dtype(at::kFloat);
+  InpaintingOperator op((at::rand({1, 1, 8, 8}, gen, f32) > 0.5).to(at::kFloat), 3);
+  InverseProblem problem;
+  problem.op = &op;
+  problem.y = op.forward(at::tanh(randn({2, 3, 8, 8}, f32, gen)));
+  problem.sigma_y = 0.05;
+  const std::vector<double> sigmas = {0.5, 0.15, 0.05, 0.0};
+  const Tensor x_init = sigmas.front() * randn({2, 3, 8, 8}, f32, gen);
+  for (const char* type : {"1", "2"}) {
+    const Tensor x = run_sampler("opc", den, problem, x_init, sigmas, 7, {{"type", type}, {"covariance", "convert"}});
+    EXPECT_TRUE(at::isfinite(x).all().item<bool>()) << type;
+    EXPECT_FALSE(at::equal(x, run_sampler("opc", den, problem, x_init, sigmas, 7, {{"type", type}, {"covariance", "pigdm"}})))
+        << "convert below the threshold changes nothing";
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------
