@@ -1,6 +1,7 @@
 // diffinv: zero-shot inverse problems with diffusion priors. `diffinv --help` lists the commands.
 #include <c10/util/Exception.h>
 
+#include <algorithm>
 #include <functional>
 #include <iostream>
 #include <string>
@@ -28,6 +29,8 @@ const std::vector<Command>& commands() {
        diffinv::cli::run_degrade},
       {"restore", "restore images with a task config and a sampler (diffinv restore --config T --model M --input I --out D)",
        diffinv::cli::run_restore},
+      {"estimate-variance", "per-sigma denoiser MSE table for opc covariance=analytic (--config M --data DIR --out F)",
+       diffinv::cli::run_estimate_variance},
   };
   return table;
 }
@@ -35,7 +38,7 @@ const std::vector<Command>& commands() {
 void print_help() {
   std::cout << "usage: diffinv [--threads N] <command> [options]\n\n"
                "Zero-shot imaging inverse problems with diffusion priors.\n\ncommands:\n";
-  for (const auto& c : commands()) std::cout << "  " << c.name << std::string(10 - std::string(c.name).size(), ' ') << c.summary << "\n";
+  for (const auto& c : commands()) std::cout << "  " << c.name << std::string(std::max<size_t>(1, 19 - std::string(c.name).size()), ' ') << c.summary << "\n";
   std::cout << "\nglobal options:\n"
                "  --threads N   intra-op CPU threads (default: $DIFFINV_THREADS, else all cores)\n"
                "  --help        this help; `diffinv <command> --help` documents each command\n";

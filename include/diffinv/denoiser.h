@@ -26,6 +26,26 @@ struct DenoiserVarianceOutput {
   Tensor x0_variance;           // OPC "convert": diagonal Cov[x0 | x] in x0 units, clipped > 0
 };
 
+// The DDPM reverse step t -> t-1 that a learned variance describes (VP units, guided-diffusion's
+// q(x_{t-1} | x_t, x0) = N(c1 x0 + c2 x_t, beta_tilde I)):
+//   beta = 1 - abar_t/abar_{t-1}, beta_tilde = beta (1 - abar_{t-1})/(1 - abar_t) (at t = 0, step 1's
+//   value, as guided-diffusion's posterior_log_variance_clipped), c1 = sqrt(abar_{t-1}) beta/(1 - abar_t).
+// sigma_prev < 0: t is the training step nearest to sigma and t-1 the one before it; otherwise
+// abar = 1/(1 + sigma^2) at both ends.
+struct ReverseStepCoefficients {
+  double beta = 0, beta_tilde = 0, c1 = 0;
+};
+ReverseStepCoefficients reverse_step_coefficients(const DiscreteSchedule& schedule, double sigma,
+                                                  double sigma_prev = -1);
+
+// OPC "convert" (Peng et al. ICML 2024, eq. 22; DESIGN §5): by the law of total variance,
+// Var_theta[x_{t-1} | x_t] = beta_tilde + c1^2 Var[x0 | x_t] per pixel, so
+//   Var[x0 | x_t] = (exp(reverse_log_variance) - beta_tilde) / c1^2, clipped to >= min_variance.
+// x0 is the same clean image in VP and VE form (x_VE = x_VP sqrt(1 + sigma^2) only rescales the
+// noisy state), so the result is already the VE Cov[x0 | x] diagonal: no further conversion.
+Tensor x0_variance_from_reverse(const Tensor& reverse_log_variance, const ReverseStepCoefficients& c,
+                                double min_variance = 1e-8);
+
 struct DenoiserCapabilities {
   bool exact_posterior_covariance = false;  // posterior_covariance() is exact (analytic priors)
   bool learned_variance = false;            // the network predicts its reverse-process variance

@@ -27,6 +27,8 @@ class OptionVisitor {
   void operator()(const char* name, bool& value, const char* help);
   // A string restricted to `choices`.
   void operator()(const char* name, std::string& value, const std::vector<std::string>& choices, const char* help);
+  // A free string (e.g. a file path); "" is a valid value.
+  void operator()(const char* name, std::string& value, const char* help);
 
   const std::vector<OptionDoc>& docs() const { return docs_; }
   // Throws naming any key of `overrides` no field consumed, with the known names.

@@ -76,52 +76,111 @@ struct DmpsOptions {
 };
 Tensor sample_dmps(const SamplerContext& ctx, const DmpsOptions& o);
 
-// covariance=exact reads Cov[x0|x] from the prior: only analytic priors (Gaussian, GMM) have it.
-void check_covariance_source(const std::string& covariance, const DenoiserCapabilities& capabilities,
-                             const std::string& who);
+// Conjugate-gradient settings of a non-isotropic C^{-1} = (sigma_y^2 I + A Sigma A^T)^{-1} (used when y
+// has more than 64 entries per sample; smaller systems are solved densely). tol 1e-4 is the OPC
+// code's (gpytorch linear_cg(tolerance=1e-4), relative residual). 200 iterations: with Sigma <= 1
+// per pixel (data on [-1, 1]), |A| <= 1 and sigma_y = 0.05, cond(C) <= 1 + 1/0.05^2 = 401 and CG's
+// bound 2 ((sqrt(k) - 1)/(sqrt(k) + 1))^n reaches 1e-4 after ~100 iterations; below OPC's 0.2
+// threshold (Sigma <= 0.04) cond(C) <= 17 and ~20 suffice. A solve that stops above tol warns.
+struct CgSettings {
+  double cg_tol = 1e-4;
+  int cg_iters = 200;
+  void visit(OptionVisitor& v) {
+    v("cg_tol", cg_tol, "CG relative residual tolerance for a non-isotropic C^-1 (OPC code: gpytorch linear_cg tolerance 1e-4)");
+    v("cg_iters", cg_iters, "CG iteration cap (warns on stderr when reached above cg_tol)");
+  }
+  ConjugateGradientOptions cg() const;  // checks tol > 0, iters >= 1
+};
+
+// OPC's choice of Sigma ≈ Cov[x0 | x] (Peng et al. ICML 2024, Sec. 4; DESIGN §5).
+struct OpcCovarianceOptions {
+  std::string covariance = "exact";
+  double lambda = 1.0;
+  double threshold = 0.2;
+  std::string mse_table;
+  CgSettings cg;
+  void visit(OptionVisitor& v) {
+    v("covariance", covariance, {"exact", "dps", "pigdm", "diffpir", "convert", "analytic"},
+      "Sigma: exact Cov[x0|x] (analytic priors), 0 (DPS), r_t^2 I (PiGDM), sigma^2/lambda I (DiffPIR), "
+      "convert = (Var_theta[x_t-1|x_t] - beta_tilde_t)/c1_t^2 per pixel from a learned variance (OPC eq. 22), "
+      "analytic = mse(sigma) I from mse_table (OPC Sec. 4.2, eq. 19-20)");
+    v("lambda", lambda, "lambda of the diffpir covariance");
+    v("threshold", threshold,
+      "convert/analytic only for VE sigma < threshold, PiGDM's r_t^2 I above (OPC code's mle_sigma_thres = 0.2, "
+      "compared with k-diffusion's VE sigma = sqrt((1-abar)/abar))");
+    v("mse_table", mse_table, "JSON per-sigma MSE table for covariance=analytic (diffinv estimate-variance)");
+    cg.visit(v);
+  }
+  // exact needs an analytic prior, convert a learned variance, analytic a readable mse_table.
+  void check_denoiser(const DenoiserCapabilities& c, const std::string& who) const;
+};
 
 // OPC (Peng et al. 2024): Type I or Type II posterior mean with a chosen covariance, inside a
 // DDIM step (sample_opc) or Heun steps on a Karras grid (sample_opc_heun, EDM Alg. 2).
 struct OpcOptions {
   int type = 2;
-  std::string covariance = "exact";
-  double lambda = 1.0;
+  OpcCovarianceOptions cov;
   double eta = 1.0;
   void visit(OptionVisitor& v) {
-    v("type", type, "1: likelihood score through one VJP; 2: proximal, no VJP");
-    v("covariance", covariance, {"exact", "dps", "pigdm", "diffpir"},
-      "Sigma: exact Cov[x0|x] (analytic priors), 0 (DPS), r_t^2 I (PiGDM), sigma^2/lambda I (DiffPIR)");
-    v("lambda", lambda, "lambda of the diffpir covariance");
+    v("type", type, "1: likelihood score through one VJP (OPC eq. 9); 2: proximal, no VJP (eq. 10)");
+    cov.visit(v);
     v("eta", eta, "DDIM stochasticity of the outer step");
   }
   void check_denoiser(const DenoiserCapabilities& c, const std::string& who) const {
-    check_covariance_source(covariance, c, who);
+    cov.check_denoiser(c, who);
   }
 };
 Tensor sample_opc(const SamplerContext& ctx, const OpcOptions& o);
 
 struct OpcHeunOptions {
   int type = 2;
-  std::string covariance = "exact";
-  double lambda = 1.0;
+  OpcCovarianceOptions cov;
   double churn = 0.0;
   double s_noise = 1.0;
   double s_tmin = 0.0;
   double s_tmax = 1e30;
   void visit(OptionVisitor& v) {
-    v("type", type, "1: likelihood score through one VJP; 2: proximal, no VJP");
-    v("covariance", covariance, {"exact", "dps", "pigdm", "diffpir"}, "posterior covariance source (see opc)");
-    v("lambda", lambda, "lambda of the diffpir covariance");
+    v("type", type, "1: likelihood score through one VJP (OPC eq. 9); 2: proximal, no VJP (eq. 10)");
+    cov.visit(v);
     v("churn", churn, "EDM S_churn: total stochasticity over the grid (0 = deterministic ODE)");
     v("s_noise", s_noise, "EDM S_noise: std of the churn noise");
     v("s_tmin", s_tmin, "EDM S_tmin: churn only for sigma >= s_tmin");
     v("s_tmax", s_tmax, "EDM S_tmax: churn only for sigma <= s_tmax");
   }
   void check_denoiser(const DenoiserCapabilities& c, const std::string& who) const {
-    check_covariance_source(covariance, c, who);
+    cov.check_denoiser(c, who);
   }
 };
 Tensor sample_opc_heun(const SamplerContext& ctx, const OpcHeunOptions& o);
+
+// CA-DPS (Hamidi & Yang, AAAI 2025, "Enhancing Diffusion Models for Inverse Problems with
+// Covariance-Aware Posterior Sampling", eq. for Cov[x0|x_t] = (1-abar)/abar (I - sqrt(1-abar) d eps/dx)):
+// Type I guidance (Peng et al. 2024 eq. 9) with Sigma = sigma^2 diag(J), J = dD/dx, the diagonal
+// estimated by a finite difference along Rademacher probes v: diag(J) ≈ v ⊙ (D(x + h v) - D(x))/h,
+// h = fd_step * sigma (one extra NFE per probe), clipped to [0, max_jacobian]; then DDPM's ancestral
+// step from x0_y.
+struct CaDpsOptions {
+  double scale = 1.0;
+  int probes = 1;
+  double fd_step = 0.01;
+  double max_jacobian = 1.0;
+  double eta = 1.0;
+  CgSettings cg;
+  void visit(OptionVisitor& v) {
+    v("scale", scale,
+      "weight of the Gaussian likelihood score sigma^2 J^T A^T C^-1 r (1 = the exact Type I update; the paper: "
+      "no tuning)");
+    v("probes", probes, "Rademacher probes of the Jacobian diagonal, one extra NFE each (paper: finite differences, "
+      "one extra NFE per step)");
+    v("fd_step", fd_step, "finite-difference step h = fd_step * sigma (forward difference; error O(h/sigma))");
+    v("max_jacobian", max_jacobian,
+      "clip diag(J) to [0, max_jacobian]: Cov[x0|x] is PSD (>= 0); J <= I for log-concave priors (Gaussian: "
+      "J = S (S + sigma^2 I)^-1)");
+    v("eta", eta, "DDIM stochasticity of the outer step (1 = DDPM ancestral, as DPS)");
+    cg.visit(v);
+  }
+};
+Tensor sample_ca_dps(const SamplerContext& ctx, const CaDpsOptions& o);
 
 // The DPS -> DMPS hybrid: DPS until x0_hat stops moving (PSNR between consecutive estimates
 // >= switch_psnr, per sample), DMPS after it, saving the VJPs.

@@ -54,6 +54,10 @@ const std::vector<Preset>& presets() {
       {"opc2-diffpir", "opc", {{"type", "2"}, {"covariance", "diffpir"}}},
       {"opc-heun1-exact", "opc-heun", {{"type", "1"}, {"covariance", "exact"}}},
       {"opc-heun2-exact", "opc-heun", {{"type", "2"}, {"covariance", "exact"}}},
+      // CA-DPS (not in the default list): the paper's one probe (one extra NFE per step), and 8 probes
+      // to separate the Jacobian-diagonal estimator's noise from the diagonal approximation itself.
+      {"ca-dps", "ca-dps", {}},
+      {"ca-dps-p8", "ca-dps", {{"probes", "8"}}},
   };
   return table;
 }

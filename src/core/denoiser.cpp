@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include <cmath>
+
 #include "diffinv/operator.h"
 
 namespace diffinv {
@@ -12,6 +14,33 @@ CovarianceProduct Denoiser::posterior_covariance(const Tensor&, double) {
 
 DenoiserVarianceOutput Denoiser::denoise_with_variance(const Tensor&, double, double) {
   throw Error("this denoiser has no learned variance (covariance source 'convert' needs a learn_sigma network)");
+}
+
+ReverseStepCoefficients reverse_step_coefficients(const DiscreteSchedule& schedule, double sigma, double sigma_prev) {
+  require(sigma > 0, "reverse_step_coefficients needs sigma > 0");
+  const auto& abar = schedule.alphas_cumprod();
+  double abar_t, abar_prev;
+  if (sigma_prev < 0) {
+    const int t = schedule.sigma_to_nearest_t(sigma);
+    abar_t = abar[t];
+    abar_prev = t > 0 ? abar[t - 1] : 1.0;
+  } else {
+    require(sigma_prev < sigma, "reverse_step_coefficients: sigma_prev must be below sigma");
+    abar_t = 1.0 / (1.0 + sigma * sigma);
+    abar_prev = 1.0 / (1.0 + sigma_prev * sigma_prev);
+  }
+  ReverseStepCoefficients c;
+  c.beta = 1.0 - abar_t / abar_prev;
+  c.beta_tilde = c.beta * (1.0 - abar_prev) / (1.0 - abar_t);
+  // guided-diffusion's posterior_log_variance_clipped: step 0 uses step 1's value.
+  if (!(c.beta_tilde > 0)) c.beta_tilde = schedule.betas()[1] * (1.0 - abar[0]) / (1.0 - abar[1]);
+  c.c1 = std::sqrt(abar_prev) * c.beta / (1.0 - abar_t);
+  return c;
+}
+
+Tensor x0_variance_from_reverse(const Tensor& reverse_log_variance, const ReverseStepCoefficients& c,
+                                double min_variance) {
+  return ((reverse_log_variance.exp() - c.beta_tilde) / (c.c1 * c.c1)).clamp_min(min_variance);
 }
 
 Tensor gram_through_products(const CovarianceProduct& sigma, const LinearOperator& A, const Tensor& y_like) {

@@ -57,6 +57,11 @@ void OptionVisitor::operator()(const char* name, std::string& value, const std::
   docs_.push_back({name, value, std::string(help) + " (one of: " + known + ")"});
 }
 
+void OptionVisitor::operator()(const char* name, std::string& value, const char* help) {
+  if (const auto* text = find(name)) value = *text;
+  docs_.push_back({name, value, help});
+}
+
 void OptionVisitor::check_all_used(const std::string& owner) const {
   if (!overrides_) return;
   for (const auto& [key, value] : *overrides_) {

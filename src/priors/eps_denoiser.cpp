@@ -58,30 +58,11 @@ DenoiserVarianceOutput EpsDenoiser::denoise_with_variance(const Tensor& x, doubl
   r.x0 = x - sigma * out.narrow(1, 0, c);
   const Tensor v = out.narrow(1, c, c);
 
-  // The reverse step: abar_t, abar_prev from the training schedule or from (sigma, sigma_prev).
-  const auto& abar = schedule_.alphas_cumprod();
-  double abar_t, abar_prev;
-  if (sigma_prev < 0) {
-    const int t = schedule_.sigma_to_nearest_t(sigma);
-    abar_t = abar[t];
-    abar_prev = t > 0 ? abar[t - 1] : 1.0;
-  } else {
-    require(sigma_prev < sigma, "denoise_with_variance: sigma_prev must be below sigma");
-    abar_t = 1.0 / (1.0 + sigma * sigma);
-    abar_prev = 1.0 / (1.0 + sigma_prev * sigma_prev);
-  }
-  const double beta = 1.0 - abar_t / abar_prev;
-  double beta_tilde = beta * (1.0 - abar_prev) / (1.0 - abar_t);
-  if (!(beta_tilde > 0)) {
-    // guided-diffusion's posterior_log_variance_clipped: step 0 uses step 1's value.
-    beta_tilde = schedule_.betas()[1] * (1.0 - abar[0]) / (1.0 - abar[1]);
-  }
-  const double min_log = std::log(beta_tilde), max_log = std::log(beta);
+  const ReverseStepCoefficients rc = reverse_step_coefficients(schedule_, sigma, sigma_prev);
+  const double min_log = std::log(rc.beta_tilde), max_log = std::log(rc.beta);
   const Tensor frac = (v.to(torch::kFloat) + 1) / 2;
   r.reverse_log_variance = frac * max_log + (1 - frac) * min_log;
-  // OPC convert: Var[x_prev | x] = beta_tilde + c1^2 Var[x0 | x], c1 = sqrt(abar_prev) beta / (1 - abar_t).
-  const double c1 = std::sqrt(abar_prev) * beta / (1.0 - abar_t);
-  r.x0_variance = ((r.reverse_log_variance.exp() - beta_tilde) / (c1 * c1)).clamp_min(1e-8);
+  r.x0_variance = x0_variance_from_reverse(r.reverse_log_variance, rc);
   return r;
 }
 

@@ -1,4 +1,4 @@
-// Likelihood-guidance terms shared by DPS, DMPS and their hybrid.
+// Likelihood-guidance terms shared by DPS, DMPS, their hybrid and CA-DPS.
 #pragma once
 #include "diffinv/sampler.h"
 #include "steps.h"
@@ -13,5 +13,13 @@ Tensor dps_guided_step(const SamplerContext& ctx, const steps::Tracked& t, doubl
 // becomes scale * (sigma^2 - sigma_next^2) * A^T (sigma_y^2 I + sigma^2 A A^T)^{-1} (y - A x).
 Tensor dmps_likelihood_step(const SamplerContext& ctx, const Tensor& x, double sigma, double sigma_next,
                             double scale);
+
+// CA-DPS's covariance estimate: diag(J), J = dD/dx at (x, sigma), by forward finite differences along
+// `probes` Rademacher vectors v (Hutchinson's diagonal estimator, Bekas et al. 2007):
+//   diag(J) ≈ mean_k v_k ⊙ (D(x + h v_k, sigma) - mu) / h,  h = fd_step * sigma,
+// exact (up to rounding) when J is diagonal and D linear; otherwise unbiased up to O(h) with variance
+// sum_{j != i} J_ij^2 per probe. `probes` extra NFEs, batched, no graph. mu = D(x, sigma).
+Tensor jacobian_diagonal(Denoiser& denoiser, const Tensor& x, const Tensor& mu, double sigma, int probes,
+                         double fd_step, at::Generator& gen);
 
 }  // namespace diffinv

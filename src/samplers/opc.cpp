@@ -3,7 +3,17 @@
 // approximation p(x0 | x_t) ≈ N(mu, Sigma), by Type I (eq. 9, likelihood score through a VJP) or
 // Type II (eq. 10, proximal), inside a DDIM step, or inside Heun steps on a Karras grid
 // (Karras et al. 2022, Alg. 2) as in the OPC code.
+//
+// Covariance sources (posterior_mean.h): exact, dps, pigdm, diffpir, and the two OPC ones used
+// below `threshold` (VE sigma, the OPC code's mle_sigma_thres = 0.2) with PiGDM's r_t^2 I above it:
+//   convert  - per-pixel Var[x0 | x_t] = (Var_theta[x_{t-1} | x_t] - beta_tilde_t)/c1_t^2 (eq. 22) from
+//              the network's learned reverse variance of the training step t -> t-1 nearest sigma,
+//              computed in the same NFE as mu (EpsDenoiser::denoise_with_variance; derivation in
+//              denoiser.h). Non-isotropic: C^{-1} by CG (cg_tol, cg_iters) or densely for small y.
+//   analytic - mse(sigma) I, the per-sigma denoiser MSE on data (eq. 19-20), from `mse_table`,
+//              interpolated in log-sigma (mse_table.h). Isotropic: the operator's closed-form solve.
 #include <cmath>
+#include <memory>
 
 #include "diffinv/rng.h"
 #include "diffinv/samplers.h"
@@ -12,27 +22,63 @@
 namespace diffinv {
 
 namespace {
-Tensor posterior_mean(const SamplerContext& ctx, const LinearOperator& A, int type, CovarianceSource source,
-                      double lambda, const Tensor& x, double sigma) {
-  const auto cov = make_covariance(source, ctx.denoiser, x, sigma, lambda);
-  if (type == 1) {
-    const auto t = steps::denoise_tracked(ctx.denoiser, x, sigma);
-    return type1_posterior_mean(t, A, ctx.problem.y, ctx.problem.sigma_y, sigma, cov).detach();
+
+// Everything an OPC run fixes once: the source, its settings (with the loaded table) and CG.
+struct OpcSetup {
+  int type = 2;
+  CovarianceSource source = CovarianceSource::Exact;
+  std::shared_ptr<MseTable> table;
+  CovarianceSettings settings;
+  ConjugateGradientOptions cg;
+};
+
+OpcSetup make_setup(const DenoiserCapabilities& capabilities, int type, const OpcCovarianceOptions& o,
+                    const std::string& who) {
+  require(type == 1 || type == 2, who + ": type must be 1 or 2, got " + std::to_string(type));
+  OpcSetup s;
+  s.type = type;
+  s.source = parse_covariance_source(o.covariance);
+  s.settings.diffpir_lambda = o.lambda;
+  s.settings.threshold = o.threshold;
+  if (s.source == CovarianceSource::Analytic) {
+    require(!o.mse_table.empty(), who + ": covariance 'analytic' needs mse_table=FILE (diffinv estimate-variance)");
+    s.table = std::make_shared<MseTable>(MseTable::load(o.mse_table));
+    s.settings.mse_table = s.table.get();
   }
-  return type2_posterior_mean(steps::denoise(ctx.denoiser, x, sigma), A, ctx.problem.y, ctx.problem.sigma_y, cov);
+  check_covariance_source(s.source, capabilities, s.settings, who);
+  s.cg = o.cg.cg();
+  return s;
 }
 
-void check_type(int type) { require(type == 1 || type == 2, "opc: type must be 1 or 2, got " + std::to_string(type)); }
+Tensor posterior_mean(const SamplerContext& ctx, const LinearOperator& A, const OpcSetup& s, const Tensor& x,
+                      double sigma) {
+  CovarianceSettings settings = s.settings;
+  Tensor* variance = uses_learned_variance(s.source, sigma, settings) ? &settings.x0_variance : nullptr;
+  const auto& y = ctx.problem.y;
+  const double sigma_y = ctx.problem.sigma_y;
+  if (s.type == 1) {
+    const auto t = steps::denoise_tracked(ctx.denoiser, x, sigma, variance);
+    const auto cov = make_covariance(s.source, ctx.denoiser, x, sigma, settings);
+    return type1_posterior_mean(t, A, y, sigma_y, sigma, cov, &s.cg).detach();
+  }
+  const Tensor mu = steps::denoise(ctx.denoiser, x, sigma, variance);
+  const auto cov = make_covariance(s.source, ctx.denoiser, x, sigma, settings);
+  return type2_posterior_mean(mu, A, y, sigma_y, cov, &s.cg);
+}
+
 }  // namespace
+
+void OpcCovarianceOptions::check_denoiser(const DenoiserCapabilities& capabilities, const std::string& who) const {
+  make_setup(capabilities, 2, *this, who);  // loads and checks the MSE table, checks the CG settings
+}
 
 Tensor sample_opc(const SamplerContext& ctx, const OpcOptions& o) {
   const auto& A = ctx.problem.linear("opc");
-  check_type(o.type);
-  const auto source = parse_covariance_source(o.covariance);
+  const OpcSetup setup = make_setup(ctx.denoiser.capabilities(), o.type, o.cov, "sampler 'opc'");
   at::Generator gen = ctx.generator;
   Tensor x = ctx.x_init;
   steps::for_each_step(ctx, [&](int i, double s, double sn) {
-    const Tensor x0 = posterior_mean(ctx, A, o.type, source, o.lambda, x, s);
+    const Tensor x0 = posterior_mean(ctx, A, setup, x, s);
     ctx.report(i, x0);
     x = steps::ddim(x, x0, s, sn, o.eta, gen);
   });
@@ -41,8 +87,7 @@ Tensor sample_opc(const SamplerContext& ctx, const OpcOptions& o) {
 
 Tensor sample_opc_heun(const SamplerContext& ctx, const OpcHeunOptions& o) {
   const auto& A = ctx.problem.linear("opc-heun");
-  check_type(o.type);
-  const auto source = parse_covariance_source(o.covariance);
+  const OpcSetup setup = make_setup(ctx.denoiser.capabilities(), o.type, o.cov, "sampler 'opc-heun'");
   at::Generator gen = ctx.generator;
   const int n = int(ctx.sigmas.size()) - 1;
   Tensor x = ctx.x_init;
@@ -55,12 +100,12 @@ Tensor sample_opc_heun(const SamplerContext& ctx, const OpcHeunOptions& o) {
       x = x + randn_like(x, gen) * (o.s_noise * std::sqrt(s_hat * s_hat - s * s));
       s = s_hat;
     }
-    const Tensor x0 = posterior_mean(ctx, A, o.type, source, o.lambda, x, s);
+    const Tensor x0 = posterior_mean(ctx, A, setup, x, s);
     ctx.report(i, x0);
     const Tensor d = (x - x0) / s;
     Tensor next = x + d * (sn - s);
     if (sn > 0) {
-      const Tensor d_next = (next - posterior_mean(ctx, A, o.type, source, o.lambda, next, sn)) / sn;
+      const Tensor d_next = (next - posterior_mean(ctx, A, setup, next, sn)) / sn;
       next = x + (d + d_next) * (0.5 * (sn - s));
     }
     x = next;

@@ -12,7 +12,7 @@ Tensor sample_pigdm(const SamplerContext& ctx, const PigdmOptions& o) {
   Tensor x = ctx.x_init;
   steps::for_each_step(ctx, [&](int i, double s, double sn) {
     const auto t = steps::denoise_tracked(ctx.denoiser, x, s);
-    const auto cov = make_covariance(CovarianceSource::Pigdm, ctx.denoiser, x, s, 1.0);
+    const auto cov = make_covariance(CovarianceSource::Pigdm, ctx.denoiser, x, s);
     const Tensor x0 = type1_posterior_mean(t, A, ctx.problem.y, ctx.problem.sigma_y, s, cov);
     ctx.report(i, x0);
     x = steps::ddim(x, x0, s, sn, o.eta, gen);

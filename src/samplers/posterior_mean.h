@@ -5,13 +5,33 @@
 #pragma once
 #include <string>
 
+#include "diffinv/mse_table.h"
 #include "diffinv/sampler.h"
 #include "steps.h"
 
 namespace diffinv {
 
-enum class CovarianceSource { Exact, Dps, Pigdm, Diffpir };
+// exact: Cov[x0 | x] of an analytic prior; dps: 0; pigdm: r_t^2 I; diffpir: sigma^2/lambda I;
+// convert: the diagonal from a learned reverse variance (EpsDenoiser, OPC eq. 22);
+// analytic: mse(sigma) I from a per-sigma MSE table (OPC Sec. 4.2).
+enum class CovarianceSource { Exact, Dps, Pigdm, Diffpir, Convert, Analytic };
 CovarianceSource parse_covariance_source(const std::string& name);
+const std::vector<std::string>& covariance_source_names();
+
+// What make_covariance needs besides the source.
+struct CovarianceSettings {
+  double diffpir_lambda = 1.0;
+  // convert / analytic only below this sigma, PiGDM's r_t^2 I at and above it (OPC code's mle_sigma_thres).
+  double threshold = 0.2;
+  const MseTable* mse_table = nullptr;  // analytic
+  Tensor x0_variance;                   // convert: Var[x0 | x] from the same NFE as mu (DenoiserVarianceOutput)
+};
+// Whether `source` at this sigma reads the denoiser's learned variance (so the NFE must produce it).
+bool uses_learned_variance(CovarianceSource source, double sigma, const CovarianceSettings& settings);
+// Throws, naming `who`, when the denoiser or the settings cannot serve `source` (checked once per run).
+void check_covariance_source(CovarianceSource source, const DenoiserCapabilities& capabilities,
+                             const CovarianceSettings& settings,
+                             const std::string& who);
 
 // Sigma ≈ Cov[x0 | x] for one step: a scalar times I, or a general product.
 struct PosteriorCovariance {
@@ -24,16 +44,22 @@ struct PosteriorCovariance {
 };
 
 PosteriorCovariance make_covariance(CovarianceSource source, Denoiser& denoiser, const Tensor& x, double sigma,
-                                    double diffpir_lambda);
+                                    const CovarianceSettings& settings = {});
+// Sigma = diag(variance) with variance shaped like x (per pixel, per sample); A Sigma A^T through
+// gram_through_products when the dense solve needs it.
+PosteriorCovariance diagonal_covariance(const Tensor& variance);
 
 // C^{-1} r. Isotropic: the operator's Gram solve (closed form for SVD operators). General: a
-// dense [B, m, m] solve when y has at most 64 entries per sample, conjugate gradient otherwise.
+// dense [B, m, m] solve when y has at most 64 entries per sample, conjugate gradient otherwise,
+// with `cg` (null: the operator's own A.cg settings); CG warns on stderr when it stops above its
+// tolerance (operator.h).
 Tensor solve_measurement_covariance(const LinearOperator& A, const PosteriorCovariance& sigma_cov,
-                                    double sigma_y, const Tensor& r);
+                                    double sigma_y, const Tensor& r, const ConjugateGradientOptions* cg = nullptr);
 
 Tensor type1_posterior_mean(const steps::Tracked& t, const LinearOperator& A, const Tensor& y, double sigma_y,
-                            double sigma, const PosteriorCovariance& sigma_cov);
+                            double sigma, const PosteriorCovariance& sigma_cov,
+                            const ConjugateGradientOptions* cg = nullptr);
 Tensor type2_posterior_mean(const Tensor& mu, const LinearOperator& A, const Tensor& y, double sigma_y,
-                            const PosteriorCovariance& sigma_cov);
+                            const PosteriorCovariance& sigma_cov, const ConjugateGradientOptions* cg = nullptr);
 
 }  // namespace diffinv

@@ -27,11 +27,20 @@ double vp_gradient_scale(double sigma, double sigma_next) {
   return std::sqrt(1 + sigma * sigma) * std::sqrt(1 + sigma_next * sigma_next);
 }
 
-Tracked denoise_tracked(Denoiser& denoiser, const Tensor& x, double sigma) {
+namespace {
+Tensor denoise_maybe_variance(Denoiser& denoiser, const Tensor& x, double sigma, Tensor* x0_variance) {
+  if (!x0_variance) return denoiser.denoise(x, sigma);
+  auto out = denoiser.denoise_with_variance(x, sigma);
+  *x0_variance = out.x0_variance.detach();
+  return out.x0;
+}
+}  // namespace
+
+Tracked denoise_tracked(Denoiser& denoiser, const Tensor& x, double sigma, Tensor* x0_variance) {
   at::AutoGradMode grad(true);
   Tracked t;
   t.x = x.detach().requires_grad_(true);
-  t.mu = denoiser.denoise(t.x, sigma);
+  t.mu = denoise_maybe_variance(denoiser, t.x, sigma, x0_variance);
   return t;
 }
 
@@ -43,9 +52,9 @@ Tensor grad_of(const Tracked& t, const Tensor& per_sample_loss) {
   return torch::autograd::grad({per_sample_loss.sum()}, {t.x})[0];
 }
 
-Tensor denoise(Denoiser& denoiser, const Tensor& x, double sigma) {
+Tensor denoise(Denoiser& denoiser, const Tensor& x, double sigma, Tensor* x0_variance) {
   at::NoGradGuard no_grad;
-  return denoiser.denoise(x, sigma);
+  return denoise_maybe_variance(denoiser, x, sigma, x0_variance);
 }
 
 Spectrum spectrum_of(const SvdOperator& H) {

@@ -21,13 +21,15 @@ double vp_gradient_scale(double sigma, double sigma_next);
 struct Tracked {
   Tensor x, mu;
 };
-Tracked denoise_tracked(Denoiser& denoiser, const Tensor& x, double sigma);
+// With x0_variance non-null the same NFE also returns the learned diagonal Var[x0 | x]
+// (Denoiser::denoise_with_variance, detached), as OPC's "convert" covariance needs.
+Tracked denoise_tracked(Denoiser& denoiser, const Tensor& x, double sigma, Tensor* x0_variance = nullptr);
 // J^T v for mu = D(x): the gradient of <mu, v> with v held fixed.
 Tensor vjp(const Tracked& t, const Tensor& cotangent);
 // grad_x of a per-sample scalar loss [B] (each sample's gradient is its own).
 Tensor grad_of(const Tracked& t, const Tensor& per_sample_loss);
 
-Tensor denoise(Denoiser& denoiser, const Tensor& x, double sigma);  // no graph
+Tensor denoise(Denoiser& denoiser, const Tensor& x, double sigma, Tensor* x0_variance = nullptr);  // no graph
 
 // body(step, sigma, sigma_next) over consecutive pairs of the grid.
 template <class Body>

@@ -1,0 +1,155 @@
+// `diffinv estimate-variance`: the per-sigma denoiser MSE table of OPC's "analytic" covariance
+// (Peng et al. ICML 2024, Sec. 4.2, eq. 19-20: the optimal isotropic Sigma_t = E|D(x_t, t) - x0|^2 / d),
+// by Monte Carlo on a folder of images: for each sigma of a log-spaced subset of the model's training
+// sigmas, x = x0 + sigma n with K noise draws per image, mse(sigma) = mean over pixels, images and draws
+// of (D(x, sigma) - x0)^2 with x0 on [-1, 1]. Writes a JSON table (mse_table.h) atomically.
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "args.h"
+#include "commands.h"
+#include "diffinv/eps_denoiser.h"
+#include "diffinv/image_io.h"
+#include "diffinv/mse_table.h"
+#include "diffinv/progress.h"
+#include "diffinv/rng.h"
+#include "diffinv/text_file.h"
+
+#if __has_include(<torch/cuda.h>)
+#include <torch/cuda.h>
+#endif
+
+namespace diffinv::cli {
+
+namespace {
+
+// n sigmas of the training schedule, log-spaced between its smallest and largest (snapped to the
+// nearest training step, duplicates dropped), ascending.
+std::vector<double> log_spaced_training_sigmas(const DiscreteSchedule& schedule, int n) {
+  std::vector<double> out;
+  const double lo = std::log(schedule.sigma_min()), hi = std::log(schedule.sigma_max());
+  for (int k = 0; k < n; ++k) {
+    const double target = n == 1 ? hi : lo + (hi - lo) * k / (n - 1);
+    const double s = schedule.sigma(schedule.sigma_to_nearest_t(std::exp(target)));
+    if (out.empty() || s > out.back()) out.push_back(s);
+  }
+  return out;
+}
+
+}  // namespace
+
+int run_estimate_variance(const Argv& argv) {
+  Args args("estimate-variance",
+            "Estimates the denoiser's per-sigma MSE on a folder of images, the table that OPC's\n"
+            "covariance=analytic reads (mse_table=FILE; Peng et al. ICML 2024, Sec. 4.2). For each of --sigmas\n"
+            "sigmas of the model's training schedule (log-spaced, ascending) it adds noise to every image\n"
+            "--samples-per-image times, denoises and averages the squared error per pixel on [-1, 1].\n"
+            "The output file is written only when everything succeeded.");
+  args.option("model", "CKPT", "checkpoint (.pt or .safetensors); default: the config's model_path")
+      .option("config", "MODEL.yaml", "model config (guided-diffusion flags, see configs/models/)")
+      .option("data", "FOLDER", "folder of PNG/JPEG images at the model's resolution")
+      .option("out", "FILE", "output JSON table")
+      .option("sigmas", "N", "number of sigmas (log-spaced subset of the training schedule)", "50")
+      .option("batch", "N", "images per network call", "8")
+      .option("samples-per-image", "K", "noise draws per image and sigma", "1")
+      .option("seed", "S", "seed of the noise", "0")
+      .option("device", "DEV", "cpu | cuda | cuda:N", "cpu")
+      .option("resize", "MODE", "how to fit images to the model: error | center-crop | resize", "error")
+      .epilog("Example: diffinv estimate-variance --config configs/models/ffhq256.yaml --model ffhq_10m.pt \\\n"
+              "           --data ffhq-val/ --out ffhq_mse.json --sigmas 50 --batch 8\n"
+              "then:    opc covariance=analytic mse_table=ffhq_mse.json");
+  if (!args.parse(argv)) {
+    std::cout << args.help();
+    return 0;
+  }
+  for (const char* key : {"config", "data", "out"})
+    require(args.given(key), std::string("estimate-variance: --") + key + " is required");
+  const int n_sigmas = args.get_int("sigmas"), batch = args.get_int("batch"), k = args.get_int("samples-per-image");
+  require(n_sigmas >= 1, "estimate-variance: --sigmas must be at least 1");
+  require(batch >= 1, "estimate-variance: --batch must be at least 1");
+  require(k >= 1, "estimate-variance: --samples-per-image must be at least 1");
+  const std::string resize = args.get("resize");
+  require(resize == "error" || resize == "center-crop" || resize == "resize",
+          "estimate-variance: --resize must be error, center-crop or resize, got '" + resize + "'");
+  const uint64_t seed = static_cast<uint64_t>(args.get_int64("seed"));
+  const torch::Device device(args.get("device"));
+#if __has_include(<torch/cuda.h>)
+  if (device.is_cuda())
+    require(torch::cuda::is_available(), "estimate-variance: --device cuda but no CUDA device is available");
+#endif
+
+  // Inputs first (cheap errors before the model loads).
+  const std::vector<std::string> paths = list_images(args.get("data"));
+  auto denoiser = EpsDenoiser::from_config(args.get("config"), args.given("model") ? args.get("model") : "",
+                                           torch::TensorOptions().device(device));
+  const auto shape = denoiser->sample_shape();  // [C, H, W]
+  const int64_t channels = shape[0], size = shape[1];
+  auto load = [&](const std::string& path) {
+    Tensor x = read_image(path);
+    if (x.size(1) == 1 && channels == 3) x = x.expand({1, 3, x.size(2), x.size(3)}).contiguous();
+    require(x.size(1) == channels, "estimate-variance: '" + path + "' has " + std::to_string(x.size(1)) +
+                                       " channels but the model needs " + std::to_string(channels));
+    try {
+      x = fit_image(x, size, resize);
+    } catch (const Error& e) {
+      throw Error("estimate-variance: '" + path + "': " + e.what());
+    }
+    return x;
+  };
+  // Check every image before the (long) estimation.
+  for (const auto& p : paths) load(p);
+
+  const std::vector<double> sigmas = log_spaced_training_sigmas(denoiser->schedule(), n_sigmas);
+  const int64_t n_images = int64_t(paths.size());
+  const int64_t n_batches = (n_images + batch - 1) / batch;
+  const auto opts = denoiser->tensor_options();
+  // Per sigma: sum of squared errors and of squared per-draw MSEs (for the standard error), on device.
+  Tensor sse = torch::zeros({int64_t(sigmas.size())}, opts.dtype(torch::kDouble));
+  Tensor sq = torch::zeros_like(sse);
+  at::Generator gen = make_generator(seed, device);
+  ProgressBar bar(long(n_batches * sigmas.size()));
+  long done = 0;
+  torch::NoGradGuard no_grad;
+  for (int64_t b = 0; b < n_batches; ++b) {
+    std::vector<Tensor> images;
+    for (int64_t i = b * batch; i < std::min(n_images, (b + 1) * batch); ++i) images.push_back(load(paths[size_t(i)]));
+    const Tensor x0 = torch::cat(images).to(opts).repeat({k, 1, 1, 1});  // [k * n, C, H, W]
+    for (size_t j = 0; j < sigmas.size(); ++j) {
+      const Tensor x = x0 + randn_like(x0, gen) * sigmas[j];
+      const Tensor per_draw = (denoiser->denoise(x, sigmas[j]) - x0).pow(2).flatten(1).mean(1).to(torch::kDouble);
+      sse.narrow(0, int64_t(j), 1).add_(per_draw.sum());
+      sq.narrow(0, int64_t(j), 1).add_(per_draw.pow(2).sum());
+      bar.update(++done, "sigma " + std::to_string(sigmas[j]));
+    }
+  }
+  bar.finish();
+  const double n = double(n_images * k);
+  const Tensor mean = (sse / n).cpu(), var = (sq / n - (sse / n).pow(2)).clamp_min(0).cpu();
+  std::vector<double> mse(sigmas.size()), se(sigmas.size());
+  for (size_t j = 0; j < sigmas.size(); ++j) {
+    mse[j] = mean[int64_t(j)].item<double>();
+    se[j] = n > 1 ? std::sqrt(var[int64_t(j)].item<double>() / (n - 1)) : 0.0;
+    require(std::isfinite(mse[j]), "estimate-variance: the denoiser's error is not finite at sigma " +
+                                       std::to_string(sigmas[j]) + " (NaN/Inf in the model output); nothing written");
+  }
+  const MseTable table(sigmas, mse);
+  nlohmann::json provenance = {{"description", "per-pixel denoiser MSE E|D(x0 + sigma n, sigma) - x0|^2 / d, x0 on [-1, 1]"},
+                               {"config", args.get("config")},
+                               {"model", args.given("model") ? args.get("model") : "(config model_path)"},
+                               {"data", args.get("data")},
+                               {"images", n_images},
+                               {"samples_per_image", k},
+                               {"seed", seed},
+                               {"image_shape", shape},
+                               {"mse_se", se}};
+  write_text_file(args.get("out"), table.to_json(provenance.dump()));
+  std::cerr << "estimate-variance: " << sigmas.size() << " sigmas in [" << sigmas.front() << ", " << sigmas.back()
+            << "], " << n_images << " images x " << k << " draws; wrote " << args.get("out") << "\n";
+  return 0;
+}
+
+}  // namespace diffinv::cli
