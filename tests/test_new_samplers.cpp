@@ -350,8 +350,4 @@ TEST(NewSamplers, GmmBenchmarkSelectsThemButDoesNotRunThemByDefault) {
     EXPECT_EQ(std::find(defaults.begin(), defaults.end(), name), defaults.end()) << name;
     EXPECT_EQ(resolve_method(name).sampler, name);
   }
-  const auto langevin1 = resolve_method("langevin1");
-  EXPECT_EQ(langevin1.sampler, "langevin");
-  EXPECT_EQ(langevin1.options.at("steps_per_level"), "1");
-  EXPECT_EQ(resolve_method("snips1").sampler, "snips");
 }

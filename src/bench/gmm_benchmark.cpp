@@ -54,9 +54,6 @@ const std::vector<Preset>& presets() {
       {"opc2-diffpir", "opc", {{"type", "2"}, {"covariance", "diffpir"}}},
       {"opc-heun1-exact", "opc-heun", {{"type", "1"}, {"covariance", "exact"}}},
       {"opc-heun2-exact", "opc-heun", {{"type", "2"}, {"covariance", "exact"}}},
-      // One Langevin step per level: the NFE of the other methods (not in the default list).
-      {"langevin1", "langevin", {{"steps_per_level", "1"}}},
-      {"snips1", "snips", {{"steps_per_level", "1"}}},
   };
   return table;
 }
