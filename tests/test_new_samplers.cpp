@@ -123,6 +123,26 @@ TEST(NewSamplers, ReplacementDrawsTheMeasuredPartAtTheRightNoiseLevel) {
   EXPECT_TRUE(at::equal(replace_measured_part(op, x, y, 0.0, gen), x - op.pinv(op.forward(x) - y)));
 }
 
+TEST(NewSamplers, McgIsDpsFollowedByTheReplacement) {
+  // One MCG step is DPS's step (whose VP step size test_vp_transcription checks) and then
+  // replace_measured_part at sigma_next, drawing from the same generator stream.
+  auto gen = make_generator(111);
+  const int64_t d = 6, batch = 3;
+  Problem p = make_problem(small_gmm(d, gen), 3, 0.1, gen);
+  const auto problem = p.inverse(batch);
+  const std::vector<double> step{2.0, 0.5};
+  const Tensor x_init = 2.0 * randn({batch, d}, f64(), gen);
+  for (const char* zeta : {"0.3", "1"}) {
+    SCOPED_TRACE(zeta);
+    at::Generator stream = make_generator(5);
+    SamplerContext dps{*p.prior, problem, x_init, step, stream, {}};
+    const Tensor after_dps = find_sampler("dps").run(dps, {{"zeta", zeta}});
+    const Tensor expected = replace_measured_part(*p.op, after_dps, problem.y, step[1], stream);
+    EXPECT_TRUE(at::allclose(run_sampler(find_sampler("mcg"), *p.prior, problem, x_init, step, 5, {{"zeta", zeta}}),
+                             expected, 1e-12, 1e-12));
+  }
+}
+
 TEST(NewSamplers, RedDiffStartsAtThePseudoInverseAndIgnoresXInit) {
   // With both loss terms off Adam's steps are 0/(0 + eps): the output is the start, A^+ y, whatever
   // x_init is. (With lambda = 0 alone it is not: Adam's normalised steps of size ~lr oscillate
