@@ -68,6 +68,8 @@ TEST(Cli, ListSamplersNamesEveryTableEntry) {
   const auto verbose = run_cli("list samplers --verbose");
   EXPECT_NE(verbose.output.find("zeta = 1:"), std::string::npos) << verbose.output;
   EXPECT_NE(verbose.output.find("Kawar et al. NeurIPS 2022"), std::string::npos);
+  for (const auto& s : diffinv::sampler_table())
+    EXPECT_NE(verbose.output.find("paper: " + s.paper + ";"), std::string::npos) << s.name;
 }
 
 TEST(Cli, BenchGmmWritesTableJsonAndCsv) {

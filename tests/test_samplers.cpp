@@ -12,51 +12,12 @@
 #include "diffinv/gmm.h"
 #include "diffinv/samplers.h"
 #include "foundation_helpers.h"
+#include "sampler_helpers.h"
 
 using namespace diffinv;
 using namespace diffinv::testing;
 
 namespace {
-
-// y = A x + N(0, sigma_y^2) with a dense A, one measurement repeated over the batch.
-struct Problem {
-  std::unique_ptr<GaussianMixturePrior> prior;
-  std::unique_ptr<DenseOperator> op;
-  Tensor A, y1;  // [m, d], [m]
-  double sigma_y = 0.0;
-
-  InverseProblem inverse(int64_t batch) const {
-    InverseProblem p;
-    p.op = op.get();
-    p.y = y1.unsqueeze(0).expand({batch, y1.size(0)}).contiguous();
-    p.sigma_y = sigma_y;
-    return p;
-  }
-};
-
-Problem make_problem(GaussianMixture mix, int64_t m, double sigma_y, at::Generator& gen) {
-  Problem p;
-  const int64_t d = mix.dim();
-  p.A = randn({m, d}, f64(), gen);
-  const Tensor x_true = mix.sample(1, gen)[0];
-  p.y1 = at::matmul(p.A, x_true) + sigma_y * randn({m}, f64(), gen);
-  p.sigma_y = sigma_y;
-  p.op = std::make_unique<DenseOperator>(p.A);
-  p.prior = std::make_unique<GaussianMixturePrior>(std::move(mix));
-  return p;
-}
-
-GaussianMixture small_gmm(int64_t d, at::Generator& gen) {
-  std::vector<Tensor> covs;
-  for (int i = 0; i < 3; ++i) covs.push_back(random_spd(d, gen, 0.05, 0.3));
-  return GaussianMixture(at::tensor({0.3, 0.3, 0.4}, f64()), 2.0 * randn({3, d}, f64(), gen), at::stack(covs));
-}
-
-Tensor run_sampler(const SamplerInfo& info, Denoiser& den, const InverseProblem& problem, const Tensor& x_init,
-                   const std::vector<double>& sigmas, uint64_t seed, const OptionMap& options = {}) {
-  SamplerContext ctx{den, problem, x_init, sigmas, make_generator(seed), {}};
-  return info.run(ctx, options);
-}
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

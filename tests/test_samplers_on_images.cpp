@@ -73,9 +73,9 @@ TEST(SamplersOnImages, EveryFittingPairRunsAndEveryOtherIsRefused) {
       ++ran;
     }
   }
-  // Phase retrieval is nonlinear: only DPS serves it (12 linear-only samplers refuse it); the circular
-  // blur has no SVD.
-  EXPECT_EQ(refused, 12 + 2);
+  // Phase retrieval is nonlinear: only DPS serves it (15 of the 16 conditional samplers refuse);
+  // the two blurs have no SVD (ddrm, ddnm+ and snips refuse each).
+  EXPECT_EQ(refused, 15 + 2 * 3);
   EXPECT_GT(ran, 60);
 }
 

@@ -97,7 +97,12 @@ TEST(TaskConfig, ParsesDpsYamlWithPythonTuples) {
       "conditioning:\n  method: mcg\nmeasurement:\n  operator:\n    name: inpainting\n  mask_opt:\n    mask_type: center\n"
       "    mask_len_range: !!python/tuple [32, 33]\n  noise:\n    name: gaussian\n    sigma: 0.0\n",
       "m.yaml");
-  expect_error([&] { m.sampler(); }, {"mcg", "not implemented"});
+  EXPECT_EQ(m.sampler(), "mcg");
+  TaskConfig projection = m;
+  projection.method = "projection";
+  EXPECT_EQ(projection.sampler(), "replacement");
+  projection.method = "bogus";
+  expect_error([&] { projection.sampler(); }, {"bogus", "ps, mcg, projection"});
   at::Generator gen = make_generator(0);
   const auto op = make_operator(m, ImageShape{3, 64, 64}, 1, gen);
   const Tensor mask = operator_mask(*op);

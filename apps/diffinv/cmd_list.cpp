@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <iostream>
 
 #include "args.h"
@@ -18,14 +19,15 @@ int run_list(const Argv& argv) {
   }
   require(rest.size() == 1, "list: name one topic (known: samplers)");
   require(rest[0] == "samplers", "list: unknown topic '" + rest[0] + "' (known: samplers)");
+  size_t width = 0;  // the name column: the longest name plus two spaces
+  for (const auto& s : sampler_table()) width = std::max(width, s.name.size() + 2);
+  const std::string indent(width, ' ');
   for (const auto& s : sampler_table()) {
-    std::cout << s.name << std::string(s.name.size() < 10 ? 10 - s.name.size() : 1, ' ') << s.summary << " ["
-              << describe_needs(s) << "]\n";
+    std::cout << s.name << std::string(width - s.name.size(), ' ') << s.summary << " [" << describe_needs(s) << "]\n";
     if (!args.enabled("verbose")) continue;
-    std::cout << "          paper: " << s.paper << "; default grid " << grid_kind_name(s.grid) << ", "
+    std::cout << indent << "paper: " << s.paper << "; default grid " << grid_kind_name(s.grid) << ", "
               << s.default_steps << " steps\n";
-    for (const auto& o : s.options)
-      std::cout << "          " << o.name << " = " << o.default_value << ": " << o.help << "\n";
+    for (const auto& o : s.options) std::cout << indent << o.name << " = " << o.default_value << ": " << o.help << "\n";
   }
   return 0;
 }

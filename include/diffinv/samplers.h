@@ -198,4 +198,68 @@ struct HybridOptions {
 };
 Tensor sample_dps_dmps_hybrid(const SamplerContext& ctx, const HybridOptions& o);
 
+// MCG (Chung et al. 2022): DPS's step, then the measured part replaced by the noised measurement.
+struct McgOptions {
+  double zeta = 1.0;
+  void visit(OptionVisitor& v) {
+    v("zeta", zeta, "step size on the residual norm in VP units (DPS code's 'mcg' scale default, MCG's alpha = 1)");
+  }
+};
+Tensor sample_mcg(const SamplerContext& ctx, const McgOptions& o);
+
+// Score-SDE / ILVR replacement: an unconditional DDIM(eta) step, then the measured part of x
+// replaced by A^+ y + sigma_next A^+ A z.
+struct ReplacementOptions {
+  double eta = 1.0;
+  void visit(OptionVisitor& v) { v("eta", eta, "stochasticity of the unconditional step: 1 = ancestral (the papers)"); }
+};
+Tensor sample_replacement(const SamplerContext& ctx, const ReplacementOptions& o);
+
+// RED-diff (Mardani et al. 2023, Alg. 1): Adam on mu against |y - A mu|^2/2 plus
+// lambda * sigma_t * <sg(eps_hat - eps), mu>; no VJP through the denoiser. Defaults: NVlabs/RED-diff
+// _configs/algo/reddiff.yaml and algos/reddiff.py.
+struct RedDiffOptions {
+  double lr = 0.1;
+  double lambda = 0.25;
+  double obs_weight = 1.0;
+  double beta1 = 0.9;
+  double beta2 = 0.99;
+  void visit(OptionVisitor& v) {
+    v("lr", lr, "Adam learning rate");
+    v("lambda", lambda, "weight of the denoiser regulariser (grad_term_weight), times sigma_t (1/SNR 'linear')");
+    v("obs_weight", obs_weight, "weight of the data term |y - A mu|^2/2");
+    v("beta1", beta1, "Adam beta1");
+    v("beta2", beta2, "Adam beta2 (RED-diff uses 0.99, not torch's 0.999)");
+  }
+};
+Tensor sample_red_diff(const SamplerContext& ctx, const RedDiffOptions& o);
+
+// SNIPS (Kawar, Vaksman & Elad 2021, Alg. 1): annealed Langevin in the SVD domain of A with a
+// step size per singular value. Defaults: snips_torch configs/celeba.yml (NCSNv2 CelebA).
+struct SnipsOptions {
+  double c = 3.3e-6;
+  int steps_per_level = 5;
+  bool denoise = true;
+  void visit(OptionVisitor& v) {
+    v("c", c, "Langevin step size at the smallest level (step_lr); level sigma steps c sigma^2/sigma_L^2");
+    v("steps_per_level", steps_per_level, "Langevin steps per noise level (n_steps_each, tau)");
+    v("denoise", denoise, "finish with D(x, sigma_L) (NCSN's final denoising, one more NFE)");
+  }
+};
+Tensor sample_snips(const SamplerContext& ctx, const SnipsOptions& o);
+
+// Annealed Langevin posterior sampling (Jalal et al. 2021): Langevin steps with
+// score + A^T (y - A x) / (sigma_y^2 + sigma_t^2), several per level, step c sigma^2 / sigma_L^2.
+struct LangevinOptions {
+  double c = 3.3e-6;
+  int steps_per_level = 5;
+  bool denoise = true;
+  void visit(OptionVisitor& v) {
+    v("c", c, "Langevin step size at the smallest level (NCSNv2 CelebA step_lr)");
+    v("steps_per_level", steps_per_level, "Langevin steps per noise level (NCSNv2 CelebA n_steps_each)");
+    v("denoise", denoise, "finish with D(x, sigma_L) (NCSN's final denoising, one more NFE)");
+  }
+};
+Tensor sample_langevin(const SamplerContext& ctx, const LangevinOptions& o);
+
 }  // namespace diffinv

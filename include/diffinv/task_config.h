@@ -70,8 +70,8 @@ struct TaskConfig {
   double sigma = 0.0;
   double rate = 1.0;
 
-  // The diffinv sampler the conditioning method maps to: ps -> "dps". mcg and projection have no
-  // implementation: this throws a diffinv::Error saying so.
+  // The diffinv sampler the conditioning method maps to: ps -> "dps", mcg -> "mcg",
+  // projection -> "replacement".
   std::string sampler() const;
   // The square image size the operator expects: in_shape[3], else mask_opt.image_size, else 256.
   int64_t image_size() const;

@@ -146,10 +146,8 @@ Tensor kernel_from_file(const std::string& path) {
 
 std::string TaskConfig::sampler() const {
   if (method == "ps") return "dps";
-  if (method == "mcg")
-    throw Error("conditioning method 'mcg' (manifold constrained gradients) is not implemented in diffinv");
-  if (method == "projection")
-    throw Error("conditioning method 'projection' (score-SDE measurement replacement) is not implemented in diffinv");
+  if (method == "mcg") return "mcg";                  // manifold constrained gradients
+  if (method == "projection") return "replacement";    // score-SDE measurement replacement
   throw Error("unknown conditioning method '" + method + "' (known: ps, mcg, projection)");
 }
 

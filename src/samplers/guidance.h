@@ -1,4 +1,4 @@
-// Likelihood-guidance terms shared by DPS, DMPS, their hybrid and CA-DPS.
+// Likelihood-guidance terms shared by DPS, DMPS, their hybrid, CA-DPS, MCG and measurement replacement.
 #pragma once
 #include "diffinv/sampler.h"
 #include "steps.h"
@@ -21,5 +21,17 @@ Tensor dmps_likelihood_step(const SamplerContext& ctx, const Tensor& x, double s
 // sum_{j != i} J_ij^2 per probe. `probes` extra NFEs, batched, no graph. mu = D(x, sigma).
 Tensor jacobian_diagonal(Denoiser& denoiser, const Tensor& x, const Tensor& mu, double sigma, int probes,
                          double fd_step, at::Generator& gen);
+
+// Replaces the measured part of a state at noise level sigma by a forward-noised measurement
+// (Score-SDE / ILVR replacement; MCG's projection). In VE form x_sigma = x0 + sigma n, so the
+// measured part of x_sigma is A^+ A x_sigma = A^+ A x0 + sigma A^+ A n = A^+ y + sigma A^+ A n for
+// y = A x0 (A^+ A is the orthogonal projector onto the row space). Hence
+//   x <- (I - A^+ A) x + A^+ y_sigma,   y_sigma = y + sigma A z,   z ~ N(0, I) in x-space,
+// which keeps the unmeasured part and draws the measured part from p(A^+ A x_sigma | y) exactly
+// (A z gives y_sigma the covariance sigma^2 A A^T of A x_sigma; for a mask or any A with A A^T = I
+// it is i.i.d. noise in measurement space, as DPS's q_sample of y). sigma = 0 gives A x = A A^+ y.
+// The measurement noise of y (sigma_y) is not accounted for, as in the original methods.
+Tensor replace_measured_part(const LinearOperator& A, const Tensor& x, const Tensor& y, double sigma,
+                             at::Generator& gen);
 
 }  // namespace diffinv

@@ -99,6 +99,21 @@ const std::vector<SamplerInfo>& sampler_table() {
       entry("dps-dmps", "DPS until x0_hat settles (PSNR switch rule), DMPS after: fewer VJPs",
             "DESIGN §5 (Chung 2023 + Meng 2022)", Needs::LinearOperator, true, GridKind::Uniform, 1000,
             sample_dps_dmps_hybrid),
+      entry("mcg", "MCG: DPS step, then the measured part replaced by the noised measurement (A^+)",
+            "Chung et al. NeurIPS 2022, Alg. 1 (manifold constraint + projection); DPS code's ManifoldConstraintGradient",
+            Needs::LinearOperator, true, GridKind::Uniform, 1000, sample_mcg),
+      entry("replacement", "Score-SDE/ILVR replacement: DDPM step, measured part <- A^+ y + sigma' A^+ A z",
+            "Song et al. ICLR 2021, App. I.2; Choi et al. ICCV 2021 (ILVR), Alg. 1", Needs::LinearOperator, false,
+            GridKind::Uniform, 1000, sample_replacement),
+      entry("red-diff", "RED-diff: Adam on mu against |y - A mu|^2/2 + lambda sigma_t <sg(eps_hat - eps), mu>",
+            "Mardani et al. ICLR 2024, Alg. 1 (NVlabs/RED-diff defaults)", Needs::LinearOperator, false,
+            GridKind::Uniform, 1000, sample_red_diff),
+      entry("snips", "SNIPS: annealed Langevin in the SVD domain, step size per singular value",
+            "Kawar, Vaksman & Elad NeurIPS 2021, Alg. 1; step c sigma^2/sigma_L^2 (Song & Ermon 2019, Alg. 1)",
+            Needs::SvdOperator, false, GridKind::Uniform, 500, sample_snips),
+      entry("langevin", "annealed Langevin posterior sampling: score + A^T(y - Ax)/(sigma_y^2 + sigma_t^2)",
+            "Jalal et al. NeurIPS 2021, Alg. 1 (CSGM-Langevin); step c sigma^2/sigma_L^2 (Song & Ermon 2019, Alg. 1)",
+            Needs::LinearOperator, false, GridKind::Uniform, 500, sample_langevin),
   };
   return table;
 }

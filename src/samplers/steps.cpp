@@ -57,6 +57,24 @@ Tensor denoise(Denoiser& denoiser, const Tensor& x, double sigma, Tensor* x0_var
   return denoise_maybe_variance(denoiser, x, sigma, x0_variance);
 }
 
+Tensor score(Denoiser& denoiser, const Tensor& x, double sigma) {
+  return (denoise(denoiser, x, sigma) - x) / (sigma * sigma);
+}
+
+double langevin_step_size(double c, double sigma, double sigma_last) {
+  return c * (sigma * sigma) / (sigma_last * sigma_last);
+}
+
+double smallest_level(const SamplerContext& ctx) {
+  require(ctx.sigmas.size() >= 2 && ctx.sigmas[ctx.sigmas.size() - 2] > 0,
+          "annealed Langevin needs a grid with at least one positive sigma");
+  return ctx.sigmas[ctx.sigmas.size() - 2];
+}
+
+Tensor finish_langevin(const SamplerContext& ctx, const Tensor& x, bool denoise_last) {
+  return denoise_last ? denoise(ctx.denoiser, x, smallest_level(ctx)) : x;
+}
+
 Spectrum spectrum_of(const SvdOperator& H) {
   Spectrum s;
   s.values = H.singular_values_2d();

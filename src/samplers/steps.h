@@ -31,6 +31,17 @@ Tensor grad_of(const Tracked& t, const Tensor& per_sample_loss);
 
 Tensor denoise(Denoiser& denoiser, const Tensor& x, double sigma, Tensor* x0_variance = nullptr);  // no graph
 
+// Tweedie's score of p_sigma: grad log p_sigma(x) = (D(x, sigma) - x) / sigma^2 (no graph).
+Tensor score(Denoiser& denoiser, const Tensor& x, double sigma);
+
+// Annealed Langevin dynamics (Song & Ermon 2019, Alg. 1): step size c * sigma^2 / sigma_L^2 at
+// level sigma, sigma_L the smallest level. The levels of a grid are its positive sigmas.
+double langevin_step_size(double c, double sigma, double sigma_last);
+double smallest_level(const SamplerContext& ctx);
+// After the last level, NCSN's final denoising x <- x + sigma_L^2 score(x, sigma_L) = D(x, sigma_L)
+// (one more NFE); without it the output keeps its sigma_L noise.
+Tensor finish_langevin(const SamplerContext& ctx, const Tensor& x, bool denoise_last);
+
 // body(step, sigma, sigma_next) over consecutive pairs of the grid.
 template <class Body>
 void for_each_step(const SamplerContext& ctx, Body&& body) {

@@ -1,0 +1,28 @@
+// MCG — Chung, Sim, Ryu & Ye, "Improving Diffusion Models for Inverse Problems using Manifold
+// Constraints", NeurIPS 2022, Alg. 1: an unconditional reverse step, the
+// manifold-constraint gradient x'_{i-1} -= alpha grad_{x_i} |W (y - A x0_hat)|, then the projection
+// x_{i-1} = (I - A^+ A) x'_{i-1} + A^+ y_{i-1} onto the noised measurement. As in the DPS authors'
+// code (guided_diffusion/condition_methods.py, ManifoldConstraintGradient, scale default 1.0), the
+// gradient is DPS's, of the residual norm |y - A(x0_hat)|, with the step in VP units (DESIGN §5).
+// The noised measurement is taken at the level of the projected state, sigma_{i-1} (the DPS code
+// q-samples y at t, one step earlier; the difference vanishes with the step size).
+#include "diffinv/samplers.h"
+#include "guidance.h"
+
+namespace diffinv {
+
+Tensor sample_mcg(const SamplerContext& ctx, const McgOptions& o) {
+  const auto& A = ctx.problem.linear("mcg");
+  at::Generator gen = ctx.generator;
+  Tensor x = ctx.x_init;
+  steps::for_each_step(ctx, [&](int i, double s, double sn) {
+    const auto t = steps::denoise_tracked(ctx.denoiser, x, s);
+    const Tensor mu = t.mu.detach();
+    ctx.report(i, mu);
+    const Tensor guided = dps_guided_step(ctx, t, s, sn, o.zeta, steps::ddim(x, mu, s, sn, 1.0, gen)).detach();
+    x = replace_measured_part(A, guided, ctx.problem.y, sn, gen);
+  });
+  return x;
+}
+
+}  // namespace diffinv
