@@ -15,5 +15,6 @@ int run_bench_speed(const Argv& args);  // cmd_bench_speed.cpp
 int run_info(const Argv& args);         // cmd_model.cpp
 int run_convert(const Argv& args);      // cmd_model.cpp
 int run_degrade(const Argv& args);      // cmd_degrade.cpp
+int run_train(const Argv& args);        // cmd_train.cpp
 
 }  // namespace diffinv::cli

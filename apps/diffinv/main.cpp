@@ -26,6 +26,8 @@ const std::vector<Command>& commands() {
       {"convert", "convert a checkpoint to safetensors (diffinv convert IN OUT)", diffinv::cli::run_convert},
       {"degrade", "apply a task's operator and noise to an image (diffinv degrade --config T --input I --out D)",
        diffinv::cli::run_degrade},
+      {"train", "train a UNet prior (diffinv train --config MODEL.yaml --data fashion-mnist --out DIR)",
+       diffinv::cli::run_train},
   };
   return table;
 }
