@@ -372,6 +372,21 @@ TEST_F(Train, OutputLoadsAsEpsDenoiserAndPlainMseWorks) {
   EXPECT_FALSE(EpsDenoiser::from_config(path("plain/config.yaml"))->capabilities().learned_variance);
 }
 
+TEST_F(Train, CudaRunsDeterministicallyOrRefusesClearly) {
+  TrainOptions o = tiny_options();
+  o.steps = 3;
+  o.device = "cuda";
+  if (!torch::cuda::is_available()) {
+    expect_error([&] { train_unet(tiny_config(), tiny_images(), path("gpu"), o); }, {"--device cuda", "no CUDA device"});
+    GTEST_SKIP() << "no CUDA device: only the refusal was tested";
+  }
+  train_unet(tiny_config(), tiny_images(), path("gpu_a"), o);
+  train_unet(tiny_config(), tiny_images(), path("gpu_b"), o);
+  const StateDict a = load_safetensors(path("gpu_a/ema.safetensors")), b = load_safetensors(path("gpu_b/ema.safetensors"));
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(at::equal(a.entries[i].second, b.entries[i].second)) << a.entries[i].first;
+  EXPECT_NO_THROW(EpsDenoiser::from_config(path("gpu_a/config.yaml")));
+}
+
 TEST_F(Train, CommandLine) {
   const CliResult help = run_cli("train --help");
   EXPECT_EQ(help.status, 0);

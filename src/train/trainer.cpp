@@ -173,7 +173,12 @@ TrainResult train_unet(const UNetConfig& config, const Tensor& images, const std
   require(o.save_every >= 0 && o.log_every >= 1, "train: need --save-every >= 0 and --log-every >= 1");
   const torch::Device device(o.device);
   require(device.is_cpu() || device.is_cuda(), "train: --device must be cpu or cuda[:N], got '" + o.device + "'");
-  if (device.is_cuda()) require(torch::cuda::is_available(), "train: --device " + o.device + " but no CUDA device is available");
+  if (device.is_cuda()) {
+    require(torch::cuda::is_available(), "train: --device " + o.device + " but no CUDA device is available");
+    // Reproducible runs (and resumes) on a GPU: deterministic cuDNN kernels, no autotuning.
+    at::globalContext().setDeterministicCuDNN(true);
+    at::globalContext().setBenchmarkCuDNN(false);
+  }
 
   // The output folder: refuse to overwrite a run, check that it is writable.
   std::error_code ec;
