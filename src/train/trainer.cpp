@@ -75,6 +75,10 @@ void zero_init_output_layers(UNetModel& model) {
 struct TrainState {
   std::vector<std::string> names;
   std::vector<Tensor> params, ema, adam_m, adam_v;
+  // The tensors of a checkpoint, by key prefix.
+  std::vector<std::pair<std::string, std::vector<Tensor>*>> groups() {
+    return {{"model.", &params}, {"ema.", &ema}, {"adam_m.", &adam_m}, {"adam_v.", &adam_v}};
+  }
 };
 
 StateDict ema_state_dict(const UNetModel& model, const TrainState& s) {
@@ -85,16 +89,14 @@ StateDict ema_state_dict(const UNetModel& model, const TrainState& s) {
   return full;
 }
 
-void save_run(const std::string& dir, const UNetModel& model, const TrainState& s, long step, double seconds,
+void save_run(const std::string& dir, const UNetModel& model, TrainState& s, long step, double seconds,
               const std::map<std::string, std::string>& settings) {
   StateDict ck;
   ck.metadata = settings;
   ck.metadata["format"] = "diffinv-train-1";
   ck.metadata["step"] = std::to_string(step);
   ck.metadata["seconds"] = fmt(seconds);
-  const std::pair<const char*, const std::vector<Tensor>*> groups[] = {
-      {"model.", &s.params}, {"ema.", &s.ema}, {"adam_m.", &s.adam_m}, {"adam_v.", &s.adam_v}};
-  for (const auto& [prefix, tensors] : groups)
+  for (const auto& [prefix, tensors] : s.groups())
     for (size_t i = 0; i < s.names.size(); ++i) ck.add(prefix + s.names[i], (*tensors)[i]);
   save_safetensors(ck, (fs::path(dir) / "checkpoint.safetensors").string());
   StateDict ema = ema_state_dict(model, s);
@@ -116,13 +118,12 @@ std::pair<long, double> load_run(const std::string& dir, TrainState& s,
   require(meta("format") == "diffinv-train-1", path + ": unknown checkpoint format '" + meta("format") + "'");
   for (const auto& [key, want] : settings) {
     const std::string got = meta(key);
-    require(got == want, "--resume: the run in " + dir + " was trained with a different " + key + " ('" + got +
-                             "' there, '" + want + "' now); resuming must use the same settings");
+    const std::string values = key == "config" ? "" : " ('" + got + "' there, '" + want + "' now)";
+    require(got == want, "--resume: the run in " + dir + " was trained with a different " +
+                             (key == "config" ? "model config" : key) + values + "; resuming must use the same settings");
   }
   torch::NoGradGuard g;
-  const std::pair<const char*, std::vector<Tensor>*> groups[] = {
-      {"model.", &s.params}, {"ema.", &s.ema}, {"adam_m.", &s.adam_m}, {"adam_v.", &s.adam_v}};
-  for (const auto& [prefix, tensors] : groups)
+  for (const auto& [prefix, tensors] : s.groups())
     for (size_t i = 0; i < s.names.size(); ++i) {
       const Tensor& v = ck.at(prefix + s.names[i]);
       require(v.sizes() == (*tensors)[i].sizes(), path + ": '" + prefix + s.names[i] + "' has the wrong shape");
