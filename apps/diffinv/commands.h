@@ -18,5 +18,6 @@ int run_convert(const Argv& args);      // cmd_model.cpp
 int run_degrade(const Argv& args);      // cmd_degrade.cpp
 int run_restore(const Argv& args);      // cmd_restore.cpp
 int run_estimate_variance(const Argv& args);  // cmd_estimate_variance.cpp
+int run_train(const Argv& args);        // cmd_train.cpp
 
 }  // namespace diffinv::cli

@@ -31,6 +31,8 @@ const std::vector<Command>& commands() {
        diffinv::cli::run_restore},
       {"estimate-variance", "per-sigma denoiser MSE table for opc covariance=analytic (--config M --data DIR --out F)",
        diffinv::cli::run_estimate_variance},
+      {"train", "train a UNet prior (diffinv train --config MODEL.yaml --data fashion-mnist --out DIR)",
+       diffinv::cli::run_train},
   };
   return table;
 }

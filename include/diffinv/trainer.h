@@ -1,0 +1,56 @@
+// `diffinv train`: trains the ADM UNet as an eps-prediction DDPM with improved DDPM's hybrid loss
+// (diffusion_loss.h), AdamW, gradient clipping and an EMA of the weights (DESIGN §6).
+//
+// Output folder:
+//   config.yaml             the model config, model_path: ema.safetensors (EpsDenoiser::from_config)
+//   ema.safetensors         the EMA weights (a plain state dict), rewritten at every checkpoint
+//   checkpoint.safetensors  model, EMA and AdamW moments ("model.*", "ema.*", "adam_m.*",
+//                           "adam_v.*"), the step and every setting in the metadata
+//   train_log.csv           step, loss, mse, vb, seconds, images_per_s (means over each log interval)
+//
+// Randomness: step s draws its batch indices, flips, timesteps, noise (and dropout) from
+// generators seeded by (seed, s) alone, so the RNG state of a run is its step count and a resumed
+// run continues bit-for-bit like an uninterrupted one (same device, same thread count).
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "diffinv/common.h"
+#include "diffinv/unet.h"
+
+namespace diffinv {
+
+struct TrainOptions {
+  long steps = 10000;          // total optimizer steps (a resumed run continues up to this)
+  int batch = 64;
+  double lr = 1e-4;            // guided-diffusion's default
+  double weight_decay = 0.0;   // AdamW's decoupled weight decay
+  double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_eps = 1e-8;
+  double ema_rate = 0.9999;
+  double grad_clip = 1.0;      // max global L2 norm of the gradients (<= 0: off)
+  double lambda_vlb = 0.001;   // weight of L_vlb (= vb * T) in the hybrid loss
+  uint64_t seed = 0;
+  bool flip = false;           // random horizontal flips
+  long save_every = 1000;      // checkpoint every N steps (0: only at the end)
+  long log_every = 50;         // log (and sync with the device) every N steps
+  bool resume = false;         // continue from out_dir/checkpoint.safetensors
+  std::string device = "cpu";  // cpu | cuda | cuda:N
+  bool progress = true;        // progress bar on stderr
+  std::string data_description;  // recorded in the checkpoint; a resumed run must use the same
+};
+
+struct TrainResult {
+  long start_step = 0, end_step = 0;  // steps done before this call (resume) and after it
+  double last_loss = 0;               // mean loss over the last log interval
+  double seconds = 0;                 // wall time of this call's steps
+};
+
+// A model config for training: load_unet_config plus a check that image_size, num_channels,
+// num_res_blocks and learn_sigma are set explicitly (their defaults describe 256x256 ImageNet).
+UNetConfig load_training_config(const std::string& yaml_path);
+
+// Trains on `images` ([N, C, S, S] float in [-1, 1], CPU) into `out_dir` (created if needed).
+TrainResult train_unet(const UNetConfig& config, const Tensor& images, const std::string& out_dir,
+                       const TrainOptions& options);
+
+}  // namespace diffinv
