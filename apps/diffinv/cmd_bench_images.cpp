@@ -14,22 +14,7 @@
 
 namespace diffinv::cli {
 
-namespace {
-
 namespace fs = std::filesystem;
-
-// A task is a name in configs/tasks/ or a YAML path (its stem is the column label).
-std::string resolve_task(const std::string& name) {
-  if (fs::is_regular_file(name)) return name;
-  const std::string builtin = std::string(DIFFINV_SOURCE_DIR) + "/configs/tasks/" + name + ".yaml";
-  if (fs::is_regular_file(builtin)) return builtin;
-  std::string known;
-  for (const auto& e : fs::directory_iterator(std::string(DIFFINV_SOURCE_DIR) + "/configs/tasks"))
-    if (e.path().extension() == ".yaml") known += (known.empty() ? "" : ", ") + e.path().stem().string();
-  throw Error("bench images: unknown task '" + name + "' (a YAML path or one of: " + known + ")");
-}
-
-}  // namespace
 
 int run_bench_images(const Argv& argv) {
   Args args("bench images",
@@ -40,8 +25,8 @@ int run_bench_images(const Argv& argv) {
             "where it stopped; finished batches are read back, never recomputed or lost.");
   args.option("model", "MODEL", "model YAML with model_path, a name in configs/models/, or a checkpoint")
       .option("model-config", "YAML", "model config for a checkpoint given to --model")
-      .option("data", "FOLDER", "folder of clean images")
-      .option("tasks", "LIST", "comma-separated task configs: names in configs/tasks/ or YAML paths")
+      .option("data", "SOURCE", "clean images: a folder, fashion-mnist:test or fashion-mnist (train split)")
+      .option("tasks", "LIST", "comma-separated task configs: names in configs/tasks/ (sr4, fmnist/denoise, ...) or YAML paths")
       .option("methods", "LIST", "comma-separated samplers (diffinv list samplers)")
       .option("out", "DIR", "output folder (created if missing; reused to resume)")
       .repeated("set", "NAME.KEY=VALUE", "NAME a method: sampler option (dps.zeta=0.5); NAME a task: task-config key\n"
@@ -70,7 +55,7 @@ int run_bench_images(const Argv& argv) {
     config.methods.push_back({m, m, {}, 0});
     method_options[m];
   }
-  for (const auto& t : args.get_list("tasks")) task_overrides[fs::path(resolve_task(t)).stem().string()];
+  for (const auto& t : args.get_list("tasks")) task_overrides[fs::path(resolve_task_config(t, "bench images")).stem().string()];
   for (const auto& item : args.all("set")) {
     const size_t dot = item.find('.'), eq = item.find('=');
     require(dot != std::string::npos && eq != std::string::npos && dot < eq,
@@ -82,7 +67,7 @@ int run_bench_images(const Argv& argv) {
   }
   for (auto& m : config.methods) m.options = method_options[m.label];
   for (const auto& t : args.get_list("tasks")) {
-    const std::string path = resolve_task(t), name = fs::path(path).stem().string();
+    const std::string path = resolve_task_config(t, "bench images"), name = fs::path(path).stem().string();
     config.tasks.push_back({name, load_task_config(path, task_overrides[name])});
   }
   config.steps = args.get_int("steps");
@@ -94,10 +79,10 @@ int run_bench_images(const Argv& argv) {
 
   const LoadedModel model = load_model(args.get("model"), args.given("model-config") ? args.get("model-config") : "",
                                        args.get("device"), args.get("precision"), "bench images");
-  config.model_label = model.config_source + " | " + model.checkpoint + " | " + args.get("precision");
+  config.model_label = model.fingerprint;
   const auto shape_vec = model.denoiser->sample_shape();
   const ImageShape shape{shape_vec[0], shape_vec[1], shape_vec[2]};
-  const ImageSet data = load_image_folder(args.get("data"), shape, args.get_int64("limit"), args.get("resize"));
+  const ImageSet data = load_image_set(args.get("data"), shape, args.get_int64("limit"), args.get("resize"));
 
   const ImageBenchmarkResult result = run_image_benchmark(*model.denoiser, data, config);
   std::cout << "## bench images: " << data.images.size(0) << " images of " << data.source << ", model "

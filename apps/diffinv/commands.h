@@ -17,6 +17,7 @@ int run_info(const Argv& args);         // cmd_model.cpp
 int run_convert(const Argv& args);      // cmd_model.cpp
 int run_degrade(const Argv& args);      // cmd_degrade.cpp
 int run_restore(const Argv& args);      // cmd_restore.cpp
+int run_demo(const Argv& args);         // cmd_demo.cpp
 int run_estimate_variance(const Argv& args);  // cmd_estimate_variance.cpp
 int run_train(const Argv& args);        // cmd_train.cpp
 

@@ -21,6 +21,8 @@ struct Command {
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
+      {"demo", "the main job: restore Fashion-MNIST test images under five tasks with six methods, write a report",
+       diffinv::cli::run_demo},
       {"list", "list samplers and what they need (diffinv list samplers [--verbose])", diffinv::cli::run_list},
       {"bench", "benchmarks: gmm (exact-posterior GMM benchmark), speed (UNet ms per NFE)", diffinv::cli::run_bench},
       {"info", "describe a checkpoint or model config (diffinv info FILE)", diffinv::cli::run_info},

@@ -37,6 +37,18 @@ std::string resolve_model_config(const std::string& name, const std::string& who
   throw Error(who + ": model config '" + name + "' not found (a YAML path or a name in configs/models/)");
 }
 
+std::string resolve_task_config(const std::string& name, const std::string& who) {
+  namespace fs = std::filesystem;
+  if (fs::is_regular_file(name)) return name;
+  const std::string tasks = std::string(DIFFINV_SOURCE_DIR) + "/configs/tasks/";
+  if (fs::is_regular_file(tasks + name + ".yaml")) return tasks + name + ".yaml";
+  std::string known;
+  for (const auto& e : fs::recursive_directory_iterator(tasks))
+    if (e.path().extension() == ".yaml")
+      known += (known.empty() ? "" : ", ") + fs::relative(e.path(), tasks).replace_extension().string();
+  throw Error(who + ": unknown task '" + name + "' (a YAML path or one of: " + known + ")");
+}
+
 c10::ScalarType parse_precision(const std::string& precision, const std::string& who) {
   if (precision == "fp32" || precision == "tf32") return torch::kFloat;
   if (precision == "bf16") return torch::kBFloat16;
@@ -87,6 +99,14 @@ LoadedModel load_model(const std::string& model, const std::string& model_config
     }
   }
   UNetModel unet = load_unet(config, loaded.checkpoint, options);
+  {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const auto size = fs::file_size(loaded.checkpoint, ec);
+    const auto time = fs::last_write_time(loaded.checkpoint, ec).time_since_epoch().count();
+    loaded.fingerprint = loaded.config_source + " | " + loaded.checkpoint + " | " + std::to_string(size) + " bytes | " +
+                         std::to_string(time) + " | " + precision;
+  }
   loaded.denoiser = std::make_shared<EpsDenoiser>(
       unet, DiscreteSchedule(parse_beta_schedule(config.noise_schedule), config.diffusion_steps));
   return loaded;

@@ -15,12 +15,16 @@ namespace diffinv::cli {
 std::string resolve_model_config(const std::string& name, const std::string& who);
 
 // fp32 | bf16 | fp16 (tf32 is fp32 with TF32 matmuls allowed on CUDA).
+// A task config: a YAML path or a name under configs/tasks/ ("sr4", "fmnist/denoise").
+std::string resolve_task_config(const std::string& name, const std::string& who);
+
 c10::ScalarType parse_precision(const std::string& precision, const std::string& who);
 
 struct LoadedModel {
   std::shared_ptr<EpsDenoiser> denoiser;
   std::string config_source;  // the YAML used, or "inferred from <checkpoint>"
   std::string checkpoint;
+  std::string fingerprint;  // config source, checkpoint path, size and modification time, precision
 };
 
 // `model`: a .yaml/.yml file or configs/models name (its model_path is the checkpoint), or a

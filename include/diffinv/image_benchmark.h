@@ -35,6 +35,9 @@ struct ImageSet {
 // The images of a folder (sorted by name, the first `limit` when > 0), fitted to the model's
 // channels and size (read_image_for_model); names are the file stems and must be unique.
 ImageSet load_image_folder(const std::string& folder, ImageShape shape, int64_t limit, const std::string& resize);
+// A folder, or "fashion-mnist:test" / "fashion-mnist[:train]" (training_data.h; the first `limit`
+// images, named fmnist-<split>-NNNNN).
+ImageSet load_image_set(const std::string& source, ImageShape shape, int64_t limit, const std::string& resize);
 
 struct ImageBenchmarkConfig {
   std::vector<ImageBenchmarkTask> tasks;

@@ -19,6 +19,7 @@
 #include "diffinv/restoration.h"
 #include "diffinv/rng.h"
 #include "diffinv/text_file.h"
+#include "diffinv/training_data.h"
 
 namespace diffinv {
 
@@ -318,6 +319,22 @@ ImageSet load_image_folder(const std::string& source, ImageShape shape, int64_t 
     set.names.push_back(stem);
   }
   set.images = at::cat(images, 0);
+  return set;
+}
+
+ImageSet load_image_set(const std::string& source, ImageShape shape, int64_t limit, const std::string& resize) {
+  if (source.rfind("fashion-mnist", 0) != 0) return load_image_folder(source, shape, limit, resize);
+  const TrainingData data = load_training_data(source, shape.height, shape.channels);
+  ImageSet set;
+  set.source = source;
+  const int64_t n = limit > 0 ? std::min<int64_t>(limit, data.images.size(0)) : data.images.size(0);
+  set.images = data.images.narrow(0, 0, n).contiguous();
+  const std::string split = source.find(":test") != std::string::npos ? "test" : "train";
+  for (int64_t i = 0; i < n; ++i) {
+    std::ostringstream name;
+    name << "fmnist-" << split << "-" << std::setw(5) << std::setfill('0') << i;
+    set.names.push_back(name.str());
+  }
   return set;
 }
 
