@@ -3,6 +3,7 @@
 #include "diffinv/unet.h"
 
 #include <torch/torch.h>
+#include <torch/version.h>  // TORCH_VERSION_MAJOR
 
 #include <cmath>
 
@@ -255,9 +256,19 @@ class AttentionBlock : public EmbLayer {
       k = parts[1];
       v = parts[2];
     }
-    Tensor weight = torch::bmm((q * scale).transpose(1, 2), k * scale);  // [bh, t, s]
-    weight = torch::softmax(at_least_float(weight), -1).to(weight.scalar_type());
-    Tensor a = torch::bmm(v, weight.transpose(1, 2));  // [bh, ch, t]
+    Tensor a;  // [bh, ch, t]
+#if TORCH_VERSION_MAJOR >= 2
+    // Fused attention on CUDA (flash / memory-efficient kernels, fp32 softmax statistics inside);
+    // its default scale 1/sqrt(ch) equals the two scale factors below. CPU keeps the reference path.
+    if (q.is_cuda()) {
+      a = at::scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)).transpose(1, 2);
+    } else
+#endif
+    {
+      Tensor weight = torch::bmm((q * scale).transpose(1, 2), k * scale);  // [bh, t, s]
+      weight = torch::softmax(at_least_float(weight), -1).to(weight.scalar_type());
+      a = torch::bmm(v, weight.transpose(1, 2));
+    }
     Tensor h = (*proj_out_)(a.reshape({b, c, length}));
     return (xf + h).reshape(x.sizes());
   }
