@@ -15,12 +15,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
 
 // The quality tables (seconds vary between runs).
 std::string quality_part(const std::string& table) { return table.substr(0, table.find("Seconds")); }
@@ -43,10 +37,10 @@ TEST(BenchImagesCli, TableRecordsGridsAndResume) {
 
   auto r = run_cli(bench_command(dir / "data", out, "--steps 2"));
   ASSERT_EQ(r.status, 0) << r.output;
-  const std::string table = slurp(out / "table.md");
+  const std::string table = read_text((out / "table.md").string());
   EXPECT_NE(table.find("| ddnm |"), std::string::npos) << table;
   EXPECT_NE(table.find("ddnm on phase: sampler 'ddnm' needs a linear operator"), std::string::npos) << table;
-  auto results = nlohmann::json::parse(slurp(out / "results.json"));
+  auto results = nlohmann::json::parse(read_text((out / "results.json").string()));
   ASSERT_EQ(results["cells"].size(), 6u);
   // 3 images in batches of 2: (2 tasks x 2 methods + phase x dps) x 2 batches.
   EXPECT_EQ(results["computed_batches"], 10);
@@ -66,22 +60,22 @@ TEST(BenchImagesCli, TableRecordsGridsAndResume) {
   EXPECT_EQ(grid.size(2), 3 * 32 + 2 * 2);
   EXPECT_TRUE(fs::exists(out / "images" / "inpaint-random" / "measurement" / "img0_mask.png"));
   EXPECT_TRUE(fs::exists(out / "images" / "sr4-pool" / "dps" / "img2_std.png"));
-  EXPECT_NE(slurp(out / "table.csv").find("phase,ddnm,n/a"), std::string::npos);
+  EXPECT_NE(read_text((out / "table.csv").string()).find("phase,ddnm,n/a"), std::string::npos);
 
   // Interrupted run: one batch missing. The rerun computes only it and reproduces the table.
   fs::remove(out / "records" / "inpaint-random" / "dps" / "batch1.json");
   r = run_cli(bench_command(dir / "data", out, "--steps 2"));
   ASSERT_EQ(r.status, 0) << r.output;
-  results = nlohmann::json::parse(slurp(out / "results.json"));
+  results = nlohmann::json::parse(read_text((out / "results.json").string()));
   EXPECT_EQ(results["computed_batches"], 1);
   EXPECT_EQ(results["resumed_batches"], 9);
-  EXPECT_EQ(quality_part(slurp(out / "table.md")), quality_part(table));
+  EXPECT_EQ(quality_part(read_text((out / "table.md").string())), quality_part(table));
 
   // Other settings in the same folder: refused before anything is written.
   r = run_cli(bench_command(dir / "data", out, "--steps 3"));
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.output.find("other settings"), std::string::npos) << r.output;
-  EXPECT_EQ(quality_part(slurp(out / "table.md")), quality_part(table));
+  EXPECT_EQ(quality_part(read_text((out / "table.md").string())), quality_part(table));
   fs::remove_all(dir);
 }
 

@@ -5,8 +5,6 @@
 #include <ATen/ATen.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "cli_runner.h"
 #include "diffinv/image_io.h"
@@ -14,17 +12,6 @@
 #include "diffinv/training_data.h"
 
 namespace fs = std::filesystem;
-
-namespace {
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-}  // namespace
 
 TEST(DemoCli, WritesTheReportWithTablesAndGrids) {
   if (!fs::exists(diffinv::fashion_mnist_dir())) GTEST_SKIP() << "Fashion-MNIST is not installed (scripts/setup.sh installs it)";
@@ -50,7 +37,7 @@ TEST(DemoCli, WritesTheReportWithTablesAndGrids) {
                          " --images 3 --batch 3 --steps 2 --methods ddnm+,opc,dps --tasks fmnist/denoise,fmnist/inpaint-box"
                          " --out " + (dir / "out").string());
   ASSERT_EQ(r.status, 0) << r.output;
-  const std::string report = slurp(dir / "out" / "report.md");
+  const std::string report = read_text((dir / "out" / "report.md").string());
   EXPECT_NE(report.find("3 images of `fashion-mnist:test`"), std::string::npos) << report;
   EXPECT_NE(report.find("`opc covariance=convert type=2`"), std::string::npos) << report;  // learned variance
   EXPECT_NE(report.find("| ddnm+ |"), std::string::npos) << report;

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iomanip>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -339,51 +340,34 @@ ImageSet load_image_set(const std::string& source, ImageShape shape, int64_t lim
 }
 
 std::string ImageBenchmarkResult::markdown() const {
-  std::ostringstream o;
-  const auto& tasks = config.tasks;
-  const auto cell_at = [&](size_t t, size_t m) -> const ImageBenchmarkCell& { return cells[t * config.methods.size() + m]; };
-  o << "PSNR (dB) / SSIM, mean over images" << (config.samples > 1 ? " (first posterior sample)" : "") << "\n\n| method |";
-  for (const auto& t : tasks) o << " " << t.name << " |";
-  o << "\n|---|";
-  for (size_t t = 0; t < tasks.size(); ++t) o << "---|";
-  o << "\n";
-  for (size_t m = 0; m < config.methods.size(); ++m) {
-    o << "| " << config.methods[m].label << " |";
-    for (size_t t = 0; t < tasks.size(); ++t) {
-      const auto& c = cell_at(t, m);
-      if (c.status != "ok") o << " n/a |";
-      else o << " " << fixed(c.psnr, 2) << " / " << fixed(c.ssim, 3) << (c.non_finite ? " (NaN!)" : "") << " |";
-    }
-    o << "\n";
-  }
-  if (config.samples > 1) {
-    o << "\nPSNR (dB) of the mean of " << config.samples << " posterior samples / mean per-pixel std\n\n| method |";
-    for (const auto& t : tasks) o << " " << t.name << " |";
+  // One table: methods as rows, tasks as columns, `text` of each served cell.
+  const auto table = [&](const std::string& title, const std::function<std::string(const ImageBenchmarkCell&)>& text) {
+    std::ostringstream o;
+    o << title << "\n\n| method |";
+    for (const auto& t : config.tasks) o << " " << t.name << " |";
     o << "\n|---|";
-    for (size_t t = 0; t < tasks.size(); ++t) o << "---|";
+    for (size_t t = 0; t < config.tasks.size(); ++t) o << "---|";
     o << "\n";
     for (size_t m = 0; m < config.methods.size(); ++m) {
       o << "| " << config.methods[m].label << " |";
-      for (size_t t = 0; t < tasks.size(); ++t) {
-        const auto& c = cell_at(t, m);
-        o << (c.status != "ok" ? " n/a |" : " " + fixed(c.psnr_of_mean, 2) + " / " + fixed(c.mean_std, 3) + " |");
+      for (size_t t = 0; t < config.tasks.size(); ++t) {
+        const auto& c = cells[t * config.methods.size() + m];
+        o << " " << (c.status != "ok" ? "n/a" : text(c)) << " |";
       }
       o << "\n";
     }
-  }
-  o << "\nSeconds / NFE per image (all samples)\n\n| method |";
-  for (const auto& t : tasks) o << " " << t.name << " |";
-  o << "\n|---|";
-  for (size_t t = 0; t < tasks.size(); ++t) o << "---|";
-  o << "\n";
-  for (size_t m = 0; m < config.methods.size(); ++m) {
-    o << "| " << config.methods[m].label << " |";
-    for (size_t t = 0; t < tasks.size(); ++t) {
-      const auto& c = cell_at(t, m);
-      o << (c.status != "ok" ? " n/a |" : " " + fixed(c.seconds, 3) + " / " + fixed(c.nfe, 0) + " |");
-    }
-    o << "\n";
-  }
+    return o.str();
+  };
+  std::ostringstream o;
+  o << table(std::string("PSNR (dB) / SSIM, mean over images") + (config.samples > 1 ? " (first posterior sample)" : ""),
+             [](const ImageBenchmarkCell& c) {
+               return fixed(c.psnr, 2) + " / " + fixed(c.ssim, 3) + (c.non_finite ? " (NaN!)" : "");
+             });
+  if (config.samples > 1)
+    o << "\n" << table("PSNR (dB) of the mean of " + std::to_string(config.samples) + " posterior samples / mean per-pixel std",
+                       [](const ImageBenchmarkCell& c) { return fixed(c.psnr_of_mean, 2) + " / " + fixed(c.mean_std, 3); });
+  o << "\n" << table("Seconds / NFE per image (all samples)",
+                     [](const ImageBenchmarkCell& c) { return fixed(c.seconds, 3) + " / " + fixed(c.nfe, 0); });
   bool any_refused = false;
   for (const auto& c : cells) any_refused |= c.status != "ok";
   if (any_refused) {
