@@ -427,7 +427,7 @@ TEST(CovarianceSources, EstimateVarianceCliWritesATableThatOpcAnalyticReads) {
   fs::create_directories(dir / "data");
   write_random_pngs(dir / "data", 3, 32, 1);
   const std::string out = (dir / "mse.json").string();
-  const auto r = run_cli("--threads 1 estimate-variance --config " + kTinyConfig + " --data " + (dir / "data").string() +
+  const auto r = run_cli("--threads 1 estimate-variance --model " + kTinyConfig + " --data " + (dir / "data").string() +
                          " --out " + out + " --sigmas 6 --batch 2 --samples-per-image 2 --seed 3");
   ASSERT_EQ(r.status, 0) << r.output;
   std::ifstream f(out);
@@ -466,7 +466,7 @@ TEST(CovarianceSources, EstimateVarianceCliWritesATableThatOpcAnalyticReads) {
 TEST(CovarianceSources, EstimateVarianceCliRefusesBadInputAndWritesNothing) {
   const fs::path dir = fresh_dir("cli_bad");
   const std::string out = (dir / "mse.json").string();
-  const std::string base = "--threads 1 estimate-variance --config " + kTinyConfig + " --out " + out + " --sigmas 2";
+  const std::string base = "--threads 1 estimate-variance --model " + kTinyConfig + " --out " + out + " --sigmas 2";
   auto r = run_cli(base + " --data " + (dir / "missing").string());
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.output.find("missing"), std::string::npos) << r.output;

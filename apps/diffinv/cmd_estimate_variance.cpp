@@ -13,11 +13,13 @@
 #include "args.h"
 #include "commands.h"
 #include "diffinv/eps_denoiser.h"
+#include "diffinv/image_benchmark.h"
 #include "diffinv/image_io.h"
 #include "diffinv/mse_table.h"
 #include "diffinv/progress.h"
 #include "diffinv/rng.h"
 #include "diffinv/text_file.h"
+#include "model_loading.h"
 
 #if __has_include(<torch/cuda.h>)
 #include <torch/cuda.h>
@@ -49,62 +51,44 @@ int run_estimate_variance(const Argv& argv) {
             "sigmas of the model's training schedule (log-spaced, ascending) it adds noise to every image\n"
             "--samples-per-image times, denoises and averages the squared error per pixel on [-1, 1].\n"
             "The output file is written only when everything succeeded.");
-  args.option("model", "CKPT", "checkpoint (.pt or .safetensors); default: the config's model_path")
-      .option("config", "MODEL.yaml", "model config (guided-diffusion flags, see configs/models/)")
-      .option("data", "FOLDER", "folder of PNG/JPEG images at the model's resolution")
+  args.option("model", "MODEL", "model YAML with model_path, a name in configs/models/, or a checkpoint")
+      .option("model-config", "YAML", "model config for a checkpoint given to --model")
+      .option("data", "SOURCE", "clean images: a folder, fashion-mnist (train split) or fashion-mnist:test")
+      .option("limit", "N", "use the first N images (0 = all)", "0")
       .option("out", "FILE", "output JSON table")
       .option("sigmas", "N", "number of sigmas (log-spaced subset of the training schedule)", "50")
       .option("batch", "N", "images per network call", "8")
       .option("samples-per-image", "K", "noise draws per image and sigma", "1")
       .option("seed", "S", "seed of the noise", "0")
       .option("device", "DEV", "cpu | cuda | cuda:N", "cpu")
+      .option("precision", "P", "fp32 | tf32 | bf16 | fp16", "fp32")
       .option("resize", "MODE", "how to fit images to the model: error | center-crop | resize", "error")
-      .epilog("Example: diffinv estimate-variance --config configs/models/ffhq256.yaml --model ffhq_10m.pt \\\n"
+      .epilog("Example: diffinv estimate-variance --model ffhq_10m.pt --model-config ffhq256 \\\n"
               "           --data ffhq-val/ --out ffhq_mse.json --sigmas 50 --batch 8\n"
               "then:    opc covariance=analytic mse_table=ffhq_mse.json");
   if (!args.parse(argv)) {
     std::cout << args.help();
     return 0;
   }
-  for (const char* key : {"config", "data", "out"})
+  for (const char* key : {"model", "data", "out"})
     require(args.given(key), std::string("estimate-variance: --") + key + " is required");
   const int n_sigmas = args.get_int("sigmas"), batch = args.get_int("batch"), k = args.get_int("samples-per-image");
   require(n_sigmas >= 1, "estimate-variance: --sigmas must be at least 1");
   require(batch >= 1, "estimate-variance: --batch must be at least 1");
   require(k >= 1, "estimate-variance: --samples-per-image must be at least 1");
-  const std::string resize = args.get("resize");
-  require(resize == "error" || resize == "center-crop" || resize == "resize",
-          "estimate-variance: --resize must be error, center-crop or resize, got '" + resize + "'");
   const uint64_t seed = static_cast<uint64_t>(args.get_int64("seed"));
-  const torch::Device device(args.get("device"));
-#if __has_include(<torch/cuda.h>)
-  if (device.is_cuda())
-    require(torch::cuda::is_available(), "estimate-variance: --device cuda but no CUDA device is available");
-#endif
 
-  // Inputs first (cheap errors before the model loads).
-  const std::vector<std::string> paths = list_images(args.get("data"));
-  auto denoiser = EpsDenoiser::from_config(args.get("config"), args.given("model") ? args.get("model") : "",
-                                           torch::TensorOptions().device(device));
+  const LoadedModel model = load_model(args.get("model"), args.given("model-config") ? args.get("model-config") : "",
+                                       args.get("device"), args.get("precision"), "estimate-variance");
+  Denoiser* denoiser = model.denoiser.get();
   const auto shape = denoiser->sample_shape();  // [C, H, W]
-  const int64_t channels = shape[0], size = shape[1];
-  auto load = [&](const std::string& path) {
-    Tensor x = read_image(path);
-    if (x.size(1) == 1 && channels == 3) x = x.expand({1, 3, x.size(2), x.size(3)}).contiguous();
-    require(x.size(1) == channels, "estimate-variance: '" + path + "' has " + std::to_string(x.size(1)) +
-                                       " channels but the model needs " + std::to_string(channels));
-    try {
-      x = fit_image(x, size, resize);
-    } catch (const Error& e) {
-      throw Error("estimate-variance: '" + path + "': " + e.what());
-    }
-    return x;
-  };
-  // Check every image before the (long) estimation.
-  for (const auto& p : paths) load(p);
+  // Every image is read and checked before the (long) estimation.
+  const ImageSet data = load_image_set(args.get("data"), ImageShape{shape[0], shape[1], shape[2]},
+                                       args.get_int64("limit"), args.get("resize"));
+  const torch::Device device = denoiser->tensor_options().device();
 
   const std::vector<double> sigmas = log_spaced_training_sigmas(denoiser->schedule(), n_sigmas);
-  const int64_t n_images = int64_t(paths.size());
+  const int64_t n_images = data.images.size(0);
   const int64_t n_batches = (n_images + batch - 1) / batch;
   const auto opts = denoiser->tensor_options();
   // Per sigma: sum of squared errors and of squared per-draw MSEs (for the standard error), on device.
@@ -115,9 +99,8 @@ int run_estimate_variance(const Argv& argv) {
   long done = 0;
   torch::NoGradGuard no_grad;
   for (int64_t b = 0; b < n_batches; ++b) {
-    std::vector<Tensor> images;
-    for (int64_t i = b * batch; i < std::min(n_images, (b + 1) * batch); ++i) images.push_back(load(paths[size_t(i)]));
-    const Tensor x0 = torch::cat(images).to(opts).repeat({k, 1, 1, 1});  // [k * n, C, H, W]
+    const int64_t first = b * batch, count = std::min<int64_t>(batch, n_images - first);
+    const Tensor x0 = data.images.narrow(0, first, count).to(opts).repeat({k, 1, 1, 1});  // [k * n, C, H, W]
     for (size_t j = 0; j < sigmas.size(); ++j) {
       const Tensor x = x0 + randn_like(x0, gen) * sigmas[j];
       const Tensor per_draw = (denoiser->denoise(x, sigmas[j]) - x0).pow(2).flatten(1).mean(1).to(torch::kDouble);
@@ -138,9 +121,9 @@ int run_estimate_variance(const Argv& argv) {
   }
   const MseTable table(sigmas, mse);
   nlohmann::json provenance = {{"description", "per-pixel denoiser MSE E|D(x0 + sigma n, sigma) - x0|^2 / d, x0 on [-1, 1]"},
-                               {"config", args.get("config")},
-                               {"model", args.given("model") ? args.get("model") : "(config model_path)"},
-                               {"data", args.get("data")},
+                               {"model", model.config_source},
+                               {"checkpoint", model.checkpoint},
+                               {"data", data.source},
                                {"images", n_images},
                                {"samples_per_image", k},
                                {"seed", seed},
