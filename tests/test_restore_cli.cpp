@@ -255,3 +255,22 @@ TEST(RestoreLibrary, NonFiniteMeasurementIsAnError) {
     EXPECT_NE(std::string(e.what()).find("NaN"), std::string::npos) << e.what();
   }
 }
+
+TEST(RestoreCli, CcdfWarmStartRunsTheLastStepsFromTheEstimate) {
+  const fs::path dir = fresh_dir("warm");
+  const std::string image = write_test_image(dir, "pic.png");
+  auto r = run_cli(restore_command("sr4", image, dir / "a", "--method ddnm --steps 10 --warm-start 0.3"));
+  ASSERT_EQ(r.status, 0) << r.output;
+  auto record = read_json(dir / "a" / "pic.json");
+  EXPECT_EQ(record["steps"], 3);
+  EXPECT_EQ(record["nfe"], 3);
+  EXPECT_EQ(record["init"], "A^+ y");
+  // A given estimate: the clean image itself, forward-diffused to the start sigma.
+  r = run_cli(restore_command("sr4", image, dir / "b", "--method ddnm --steps 10 --warm-start 0.3 --init " + image));
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(read_json(dir / "b" / "pic.json")["init"], image);
+  r = run_cli(restore_command("sr4", image, dir / "c", "--method ddnm --warm-start 1.5"));
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("--warm-start must be in (0, 1]"), std::string::npos) << r.output;
+  fs::remove_all(dir);
+}

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
@@ -98,6 +99,10 @@ int run_restore(const Argv& argv) {
       .option("precision", "P", "network precision: fp32 | tf32 | bf16 | fp16 (fp16 and tf32 on CUDA only)", "fp32")
       .option("resize", "MODE", "fit inputs to the model size: error | center-crop | resize", "error")
       .option("save-every", "K", "also write the x0-estimate every K steps as <stem>_trajectory.png", "0")
+      .option("warm-start", "T0", "CCDF warm start: run the last T0 of the steps from the initial estimate\n"
+                                  "forward-diffused (T0 in (0, 1]; 1 = off)", "1")
+      .option("init", "PATH", "the warm start's initial estimate: an image, or a folder with one image per input\n"
+                              "(same stems); default A^+ y")
       .flag("measurement", "the inputs are measurements y (as `diffinv degrade` writes them), not clean images")
       .flag("quiet", "no progress bar")
       .epilog("Reproducibility: the same inputs, --batch, --seed, --steps and options give the same outputs on the same\n"
@@ -118,6 +123,9 @@ int run_restore(const Argv& argv) {
           "restore: --resize must be error, center-crop or resize, got '" + resize + "'");
   const uint64_t seed = static_cast<uint64_t>(args.get_int64("seed"));
   const bool from_measurements = args.enabled("measurement");
+  const double warm_start = args.get_double("warm-start");
+  require(warm_start > 0 && warm_start <= 1, "restore: --warm-start must be in (0, 1], got " + args.get("warm-start"));
+  require(!args.given("init") || warm_start < 1, "restore: --init is the warm start's estimate: give --warm-start T0 < 1");
 
   // Everything that can fail is checked before the first file is written.
   std::vector<std::string> config_overrides;
@@ -154,6 +162,22 @@ int run_restore(const Argv& argv) {
                                                           shape_string(images[i]) + " but '" + inputs[0].path + "' is " +
                                                           shape_string(images[0]));
 
+  // Warm-start estimates: one image for all inputs, or a folder with an image per input stem.
+  std::vector<Tensor> initial_estimates;
+  if (args.given("init")) {
+    const std::string init = args.get("init");
+    for (const auto& in : inputs) {
+      std::string path = init;
+      if (fs::is_directory(init)) {
+        path.clear();
+        for (const auto& candidate : list_images(init))
+          if (fs::path(candidate).stem().string() == in.stem) path = candidate;
+        require(!path.empty(), "restore: --init folder '" + init + "' has no image named " + in.stem + ".*");
+      }
+      initial_estimates.push_back(read_image_for_model(path, shape.channels, shape.height, resize));
+    }
+  }
+
   const fs::path out = args.get("out");
   std::error_code ec;
   fs::create_directories(out, ec);
@@ -164,7 +188,7 @@ int run_restore(const Argv& argv) {
   at::Generator sample_gen = make_generator(seed + 1, device_options.device());
   const int64_t n = static_cast<int64_t>(inputs.size());
   const int64_t batches = (n + batch - 1) / batch;
-  const int steps_per_batch = steps > 0 ? steps : info.default_steps;
+  const int steps_per_batch = std::max(1, int(std::lround((steps > 0 ? steps : info.default_steps) * warm_start)));
   const bool on_cuda = device_options.device().is_cuda();
   ProgressBar bar(batches * steps_per_batch, !args.enabled("quiet"));
   const nlohmann::json task_json = nlohmann::json::parse(task.json());
@@ -183,6 +207,10 @@ int run_restore(const Argv& argv) {
     RestoreSettings settings;
     settings.steps = steps;
     settings.save_every = save_every;
+    settings.warm_start = warm_start;
+    if (!initial_estimates.empty())
+      settings.initial_estimate = at::cat(std::vector<Tensor>(initial_estimates.begin() + first,
+                                                              initial_estimates.begin() + first + count), 0);
     double residual = 0.0;
     settings.progress = [&](const StepInfo& s) {
       if (!on_cuda || s.step % 10 == 0 || s.step + 1 == s.total)
@@ -229,6 +257,8 @@ int run_restore(const Argv& argv) {
                                {"method", info.name},
                                {"sampler_options", resolved},
                                {"steps", r.steps},
+                               {"warm_start", warm_start},
+                               {"init", args.given("init") ? args.get("init") : (warm_start < 1 ? "A^+ y" : "")},
                                {"nfe", r.nfe},
                                {"seconds", r.seconds / double(count)},
                                {"batch_seconds", r.seconds},

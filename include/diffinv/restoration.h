@@ -43,6 +43,10 @@ struct RestoreSettings {
   int steps = 0;       // 0: the sampler's default
   int save_every = 0;  // > 0: keep the x0-estimate after every save_every-th step and the last
   ProgressFn progress;  // called after every step; may be empty
+  // CCDF warm start (warm_start.h): t0 < 1 runs the last t0 of the grid from the initial estimate
+  // forward-diffused to that sigma; the estimate is `initial_estimate` when defined, else A^+ y.
+  double warm_start = 1.0;
+  Tensor initial_estimate;  // [B, C, H, W]
 };
 
 struct Restoration {

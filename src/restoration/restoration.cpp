@@ -9,6 +9,7 @@
 #include "diffinv/counting_denoiser.h"
 #include "diffinv/image_io.h"
 #include "diffinv/rng.h"
+#include "diffinv/warm_start.h"
 
 namespace diffinv {
 
@@ -100,7 +101,9 @@ Restoration restore_images(Denoiser& denoiser, const SamplerInfo& info, const Op
   check_sampler_fits(info, problem.op);
   Restoration r;
   r.steps = settings.steps > 0 ? settings.steps : info.default_steps;
-  const std::vector<double> sigmas = make_sigma_grid(denoiser.schedule(), info.grid, r.steps);
+  require(settings.warm_start > 0 && settings.warm_start <= 1,
+          info.name + ": the warm start t0 must be in (0, 1], got " + std::to_string(settings.warm_start));
+  std::vector<double> sigmas = make_sigma_grid(denoiser.schedule(), info.grid, r.steps);
   std::vector<int64_t> shape = denoiser.sample_shape();
   shape.insert(shape.begin(), batch);
 
@@ -112,7 +115,20 @@ Restoration restore_images(Denoiser& denoiser, const SamplerInfo& info, const Op
     if (settings.progress) settings.progress(step);
   };
   const auto start = std::chrono::steady_clock::now();
-  const Tensor x_init = randn(shape, denoiser.tensor_options(), gen) * sigmas.front();
+  Tensor x_init;
+  if (settings.warm_start < 1.0) {
+    const Tensor like = at::zeros(shape, denoiser.tensor_options());
+    const Tensor x_hat = settings.initial_estimate.defined() ? settings.initial_estimate.to(like.options())
+                                                             : ccdf_initial_estimate(problem, like);
+    require(x_hat.sizes() == like.sizes(), info.name + ": the initial estimate is " + shape_string(x_hat) +
+                                               " but the samples are " + shape_string(like));
+    WarmStart warm = ccdf_warm_start(sigmas, settings.warm_start, x_hat, gen);
+    sigmas = std::move(warm.sigmas);
+    x_init = warm.x_init;
+    r.steps = int(sigmas.size()) - 1;
+  } else {
+    x_init = randn(shape, denoiser.tensor_options(), gen) * sigmas.front();
+  }
   SamplerContext ctx{counting, problem, x_init, sigmas, gen, progress};
   r.x = info.run(ctx, options);
   r.x = r.x.detach();
