@@ -49,8 +49,7 @@ int run_evaluate_prior(const Argv& argv) {
             "--fit-data images (fitted in float64). Both see the same noise. Prints a Markdown table\n"
             "sigma | model MSE | Wiener MSE | ratio (model / Wiener: < 1 means the model beats the Wiener filter).");
   args.option("model", "MODEL",
-              "model YAML with model_path, a name in configs/models/, or a checkpoint (.pt/.safetensors);\n"
-              "`none`: the Wiener column alone (the image shape comes from --model-config)")
+              "model YAML, a name in configs/models/, a checkpoint, or none (Wiener only; shape from --model-config)")
       .option("model-config", "YAML", "model config for a checkpoint given to --model (else inferred from its weights)")
       .option("data", "SOURCE", "evaluation images: fashion-mnist, fashion-mnist:test or a folder of images")
       .option("fit-data", "SOURCE", "images the Wiener denoiser is fitted on (same forms as --data)")
