@@ -13,6 +13,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "diffinv/image_grid.h"
 #include "diffinv/image_io.h"
 #include "diffinv/metrics.h"
 #include "diffinv/progress.h"
@@ -44,22 +45,6 @@ std::vector<InputImage> list_inputs(const std::string& input) {
     inputs.push_back({path, stem});
   }
   return inputs;
-}
-
-// [C, H, W] panels side by side with a 2-pixel white gap.
-Tensor side_by_side(const std::vector<Tensor>& panels) {
-  std::vector<Tensor> row;
-  for (const auto& p : panels) {
-    if (!row.empty()) row.push_back(at::ones({p.size(0), p.size(1), 2}, p.options()));
-    row.push_back(p);
-  }
-  return at::cat(row, 2);
-}
-
-// [n, C, H, W] -> [C, H, n W]
-Tensor strip(const Tensor& frames) {
-  const int64_t n = frames.size(0), c = frames.size(1), h = frames.size(2), w = frames.size(3);
-  return frames.permute({1, 2, 0, 3}).reshape({c, h, n * w});
 }
 
 // Splits --set items: dotted keys go to the task config, plain keys are sampler options.
@@ -249,7 +234,7 @@ int run_restore(const Argv& argv) {
         outputs["kernel"] = file("_kernel.png");
       }
       if (r.trajectory.defined()) {
-        write_png(file("_trajectory.png"), strip(r.trajectory[i].clamp(-1.0, 1.0)));
+        write_png(file("_trajectory.png"), frames_in_a_row(r.trajectory[i].clamp(-1.0, 1.0)));
         outputs["trajectory"] = file("_trajectory.png");
       }
       nlohmann::json record = {{"input", in.path},

@@ -20,5 +20,7 @@ int run_restore(const Argv& args);      // cmd_restore.cpp
 int run_demo(const Argv& args);         // cmd_demo.cpp
 int run_estimate_variance(const Argv& args);  // cmd_estimate_variance.cpp
 int run_train(const Argv& args);        // cmd_train.cpp
+int run_evaluate_prior(const Argv& args);  // cmd_evaluate_prior.cpp
+int run_sample(const Argv& args);       // cmd_sample.cpp
 
 }  // namespace diffinv::cli

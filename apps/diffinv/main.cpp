@@ -35,6 +35,10 @@ const std::vector<Command>& commands() {
        diffinv::cli::run_estimate_variance},
       {"train", "train a UNet prior (diffinv train --config MODEL.yaml --data fashion-mnist --out DIR)",
        diffinv::cli::run_train},
+      {"evaluate-prior", "denoising MSE of a prior vs the Wiener filter per sigma (--model M --data S --fit-data S)",
+       diffinv::cli::run_evaluate_prior},
+      {"sample", "unconditional samples of a prior as a grid PNG (diffinv sample --model M --out GRID.png)",
+       diffinv::cli::run_sample},
   };
   return table;
 }

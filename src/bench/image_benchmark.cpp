@@ -14,6 +14,7 @@
 #include <set>
 #include <sstream>
 
+#include "diffinv/image_grid.h"
 #include "diffinv/image_io.h"
 #include "diffinv/metrics.h"
 #include "diffinv/progress.h"
@@ -40,25 +41,6 @@ std::string fixed(double v, int digits) {
   std::ostringstream o;
   o << std::fixed << std::setprecision(digits) << v;
   return o.str();
-}
-
-// [C, H, W] panels in a row, 2-pixel white gaps.
-Tensor row_of(const std::vector<Tensor>& panels) {
-  std::vector<Tensor> row;
-  for (const auto& p : panels) {
-    if (!row.empty()) row.push_back(at::ones({p.size(0), p.size(1), 2}));
-    row.push_back(p);
-  }
-  return at::cat(row, 2);
-}
-
-Tensor stack_rows(const std::vector<Tensor>& rows) {
-  std::vector<Tensor> out;
-  for (const auto& r : rows) {
-    if (!out.empty()) out.push_back(at::ones({r.size(0), 2, r.size(2)}));
-    out.push_back(r);
-  }
-  return at::cat(out, 1);
 }
 
 struct BatchRecord {
@@ -294,7 +276,7 @@ ImageBenchmarkResult run_image_benchmark(Denoiser& denoiser, const ImageSet& dat
       for (size_t m = 0; m < config.methods.size(); ++m)
         if (refusal[t][m].empty())
           panels.push_back(read_image((out / "images" / task.name / config.methods[m].label / (name + ".png")).string())[0]);
-      rows.push_back(row_of(panels));
+      rows.push_back(side_by_side(panels));
     }
     write_png((out / ("grid_" + task.name + ".png")).string(), stack_rows(rows));
   }
