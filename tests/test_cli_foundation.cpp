@@ -21,7 +21,7 @@ TEST(Cli, HelpListsCommands) {
 TEST(Cli, UnknownCommandOptionAndValueAreErrors) {
   auto r = run_cli("frobnicate");
   EXPECT_EQ(r.status, 1);
-  EXPECT_NE(r.output.find("error: unknown command 'frobnicate' (known: list, bench"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("error: unknown command 'frobnicate' (known: demo, list, bench"), std::string::npos) << r.output;
   r = run_cli("bench gmm --bogus 3");
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.output.find("unknown option '--bogus'"), std::string::npos) << r.output;

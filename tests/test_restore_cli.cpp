@@ -274,3 +274,22 @@ TEST(RestoreCli, CcdfWarmStartRunsTheLastStepsFromTheEstimate) {
   EXPECT_NE(r.output.find("--warm-start must be in (0, 1]"), std::string::npos) << r.output;
   fs::remove_all(dir);
 }
+
+TEST(RestoreCli, PosteriorSamplesGiveAMeanAndAnUncertaintyMap) {
+  const fs::path dir = fresh_dir("samples");
+  const std::string image = write_test_image(dir, "pic.png");
+  const auto r = run_cli(restore_command("inpaint-random", image, dir / "a", "--method ddnm --steps 3 --samples 3"));
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto record = read_json(dir / "a" / "pic.json");
+  EXPECT_EQ(record["samples"], 3);
+  EXPECT_EQ(record["nfe"], 3 * 3);
+  EXPECT_EQ(record["psnr_per_sample"].size(), 3u);
+  EXPECT_DOUBLE_EQ(record["psnr_per_sample"][0].get<double>(), record["psnr"].get<double>());
+  EXPECT_GT(record["mean_std"].get<double>(), 0.0);  // the samples differ
+  EXPECT_TRUE(record.contains("psnr_of_mean"));
+  EXPECT_EQ(diffinv::read_image((dir / "a" / "pic_samples.png").string()).size(3), 3 * 32);
+  const Tensor std_map = diffinv::read_image((dir / "a" / "pic_std.png").string());
+  // Kept pixels are pinned by the measurement (std small), dropped ones vary: the map is not flat.
+  EXPECT_GT((std_map.max() - std_map.min()).item<double>(), 0.05);
+  fs::remove_all(dir);
+}

@@ -83,6 +83,8 @@ int run_restore(const Argv& argv) {
       .option("device", "DEV", "cpu | cuda | cuda:N", "cpu")
       .option("precision", "P", "network precision: fp32 | tf32 | bf16 | fp16 (fp16 and tf32 on CUDA only)", "fp32")
       .option("resize", "MODE", "fit inputs to the model size: error | center-crop | resize", "error")
+      .option("samples", "K", "posterior samples per image: K > 1 also writes <stem>_samples.png, <stem>_mean.png and\n"
+                              "<stem>_std.png (per-pixel std, the uncertainty map) and scores the mean", "1")
       .option("save-every", "K", "also write the x0-estimate every K steps as <stem>_trajectory.png", "0")
       .option("warm-start", "T0", "CCDF warm start: run the last T0 of the steps from the initial estimate\n"
                                   "forward-diffused (T0 in (0, 1]; 1 = off)", "1")
@@ -108,6 +110,8 @@ int run_restore(const Argv& argv) {
           "restore: --resize must be error, center-crop or resize, got '" + resize + "'");
   const uint64_t seed = static_cast<uint64_t>(args.get_int64("seed"));
   const bool from_measurements = args.enabled("measurement");
+  const int n_samples = args.get_int("samples");
+  require(n_samples >= 1, "restore: --samples must be >= 1");
   const double warm_start = args.get_double("warm-start");
   require(warm_start > 0 && warm_start <= 1, "restore: --warm-start must be in (0, 1], got " + args.get("warm-start"));
   require(!args.given("init") || warm_start < 1, "restore: --init is the warm start's estimate: give --warm-start T0 < 1");
@@ -175,7 +179,7 @@ int run_restore(const Argv& argv) {
   const int64_t batches = (n + batch - 1) / batch;
   const int steps_per_batch = std::max(1, int(std::lround((steps > 0 ? steps : info.default_steps) * warm_start)));
   const bool on_cuda = device_options.device().is_cuda();
-  ProgressBar bar(batches * steps_per_batch, !args.enabled("quiet"));
+  ProgressBar bar(batches * n_samples * steps_per_batch, !args.enabled("quiet"));
   const nlohmann::json task_json = nlohmann::json::parse(task.json());
   const OptionMap resolved = resolved_options(info, options);
   std::vector<double> psnrs, ssims;
@@ -197,17 +201,32 @@ int run_restore(const Argv& argv) {
       settings.initial_estimate = at::cat(std::vector<Tensor>(initial_estimates.begin() + first,
                                                               initial_estimates.begin() + first + count), 0);
     double residual = 0.0;
+    int sample_index = 0;
     settings.progress = [&](const StepInfo& s) {
       if (!on_cuda || s.step % 10 == 0 || s.step + 1 == s.total)
         residual = (problem.y - problem.op->forward(s.x0)).flatten(1).norm(2, 1).mean().item<double>();
       std::ostringstream label;
       label << info.name << " " << b + 1 << "/" << batches << " step " << s.step + 1 << "/" << s.total
             << " res " << std::setprecision(3) << residual;
-      bar.update(b * steps_per_batch + s.step + 1, label.str());
+      if (n_samples > 1) label << " sample " << sample_index + 1 << "/" << n_samples;
+      bar.update((b * n_samples + sample_index) * steps_per_batch + s.step + 1, label.str());
     };
-    const Restoration r = restore_images(denoiser, info, options, problem, count, settings, sample_gen);
-    const Tensor x = r.x.to(at::kCPU, at::kFloat);
+    // K posterior samples: the first is the reconstruction; with K > 1 also their mean and std.
+    Restoration r = restore_images(denoiser, info, options, problem, count, settings, sample_gen);
+    std::vector<Tensor> samples = {r.x.to(at::kCPU, at::kFloat)};
+    for (int k = 1; k < n_samples; ++k) {
+      sample_index = k;
+      settings.save_every = 0;
+      const Restoration more = restore_images(denoiser, info, options, problem, count, settings, sample_gen);
+      samples.push_back(more.x.to(at::kCPU, at::kFloat));
+      r.nfe += more.nfe;
+      r.seconds += more.seconds;
+    }
+    const Tensor x = samples[0];
     const Tensor recon = at::nan_to_num(x, 0.0).clamp(-1.0, 1.0);
+    const Tensor all_samples = at::nan_to_num(at::stack(samples, 1), 0.0).clamp(-1.0, 1.0);  // [B, K, C, H, W]
+    const Tensor sample_mean = all_samples.mean(1);
+    const Tensor sample_std = n_samples > 1 ? all_samples.std(1, /*unbiased=*/true) : at::zeros_like(sample_mean);
     const Tensor preview = measurement_preview(*m.op, m.y, shape);
     const Tensor view = measurement_view(*m.op, m.y);
     const Tensor psnr = truth.defined() ? psnr_images(recon, truth) : Tensor();
@@ -217,7 +236,8 @@ int run_restore(const Argv& argv) {
     for (int64_t i = 0; i < count; ++i) {
       const InputImage& in = inputs[static_cast<size_t>(first + i)];
       const auto file = [&](const std::string& suffix) { return (out / (in.stem + suffix)).string(); };
-      const bool finite = at::isfinite(x[i]).all().item<bool>();
+      bool finite = true;
+      for (const auto& sample : samples) finite = finite && at::isfinite(sample[i]).all().item<bool>();
       nlohmann::json outputs = {{"reconstruction", file("_recon.png")}, {"measurement", file("_measurement.png")},
                                 {"grid", file("_grid.png")}};
       write_png(file("_recon.png"), recon[i]);
@@ -232,6 +252,14 @@ int run_restore(const Argv& argv) {
       if (kernel.defined()) {
         write_png(file("_kernel.png"), (kernel / kernel.max() * 2.0 - 1.0).unsqueeze(0));
         outputs["kernel"] = file("_kernel.png");
+      }
+      if (n_samples > 1) {
+        write_png(file("_samples.png"), frames_in_a_row(all_samples[i]));
+        write_png(file("_mean.png"), sample_mean[i]);
+        write_png(file("_std.png"), sample_std[i].clamp(0.0, 1.0) * 2.0 - 1.0);
+        outputs["samples"] = file("_samples.png");
+        outputs["mean"] = file("_mean.png");
+        outputs["std"] = file("_std.png");
       }
       if (r.trajectory.defined()) {
         write_png(file("_trajectory.png"), frames_in_a_row(r.trajectory[i].clamp(-1.0, 1.0)));
@@ -270,6 +298,17 @@ int run_restore(const Argv& argv) {
       if (ssim_values.defined()) {
         record["ssim"] = ssim_values[i].item<double>();
         ssims.push_back(ssim_values[i].item<double>());
+      }
+      if (n_samples > 1) {
+        record["samples"] = n_samples;
+        record["mean_std"] = sample_std[i].mean().item<double>();
+        if (truth.defined()) {
+          record["psnr_of_mean"] = psnr_images(sample_mean.narrow(0, i, 1), truth.narrow(0, i, 1))[0].item<double>();
+          std::vector<double> per_sample(static_cast<size_t>(n_samples));
+          const Tensor ps = psnr_images(all_samples[i], truth.narrow(0, i, 1).expand_as(all_samples[i]));
+          for (int k = 0; k < n_samples; ++k) per_sample[size_t(k)] = ps[k].item<double>();
+          record["psnr_per_sample"] = per_sample;
+        }
       }
       write_text_file(file(".json"), record.dump(2) + "\n");
       if (!finite) ++non_finite;
