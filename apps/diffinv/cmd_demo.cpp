@@ -32,6 +32,7 @@ std::string default_model() { return std::string(DIFFINV_SOURCE_DIR) + "/models/
 ImageBenchmarkMethod demo_method(const std::string& name, int steps, bool learned_variance) {
   ImageBenchmarkMethod m{name, name, {}, steps};
   if (name == "ddrm") m.steps = std::min(steps, 20);  // DDRM's published 20 steps
+  if (name == "pigdm") m.options["clip"] = "1";  // images on [-1, 1]; see PigdmOptions::clip
   if (name == "opc") {
     m.options["type"] = "2";
     m.options["covariance"] = learned_variance ? "convert" : "pigdm";

@@ -13,7 +13,11 @@ Tensor sample_pigdm(const SamplerContext& ctx, const PigdmOptions& o) {
   steps::for_each_step(ctx, [&](int i, double s, double sn) {
     const auto t = steps::denoise_tracked(ctx.denoiser, x, s);
     const auto cov = make_covariance(CovarianceSource::Pigdm, ctx.denoiser, x, s);
-    const Tensor x0 = type1_posterior_mean(t, A, ctx.problem.y, ctx.problem.sigma_y, s, cov);
+    Tensor x0 = type1_posterior_mean(t, A, ctx.problem.y, ctx.problem.sigma_y, s, cov);
+    // The Type I step scales J^T by sigma^2: where a network's Jacobian is not the small
+    // Cov[x0|x]/sigma^2 of a true posterior (large sigma, a weak model) it overshoots, and the
+    // image range is the only bound left.
+    if (o.clip > 0) x0 = x0.clamp(-o.clip, o.clip);
     ctx.report(i, x0);
     x = steps::ddim(x, x0, s, sn, o.eta, gen);
   });
