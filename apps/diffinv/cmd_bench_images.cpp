@@ -77,8 +77,7 @@ int run_bench_images(const Argv& argv) {
   config.out_dir = args.get("out");
   config.progress = !args.enabled("no-progress");
 
-  const LoadedModel model = load_model(args.get("model"), args.given("model-config") ? args.get("model-config") : "",
-                                       args.get("device"), args.get("precision"), "bench images");
+  const LoadedModel model = load_model(args, "bench images");
   config.model_label = model.fingerprint;
   const auto shape_vec = model.denoiser->sample_shape();
   const ImageShape shape{shape_vec[0], shape_vec[1], shape_vec[2]};

@@ -75,8 +75,7 @@ int run_demo(const Argv& argv) {
           "configs/models/fashion-mnist-small.yaml --data fashion-mnist --out models/fashion-mnist-small` or "
           "give --model");
   const auto start = std::chrono::steady_clock::now();
-  const LoadedModel model = load_model(model_arg, args.given("model-config") ? args.get("model-config") : "",
-                                       args.get("device"), args.get("precision"), "demo");
+  const LoadedModel model = load_model(args, "demo");
   const bool learned_variance = model.denoiser->capabilities().learned_variance;
 
   ImageBenchmarkConfig config;

@@ -78,8 +78,7 @@ int run_estimate_variance(const Argv& argv) {
   require(k >= 1, "estimate-variance: --samples-per-image must be at least 1");
   const uint64_t seed = static_cast<uint64_t>(args.get_int64("seed"));
 
-  const LoadedModel model = load_model(args.get("model"), args.given("model-config") ? args.get("model-config") : "",
-                                       args.get("device"), args.get("precision"), "estimate-variance");
+  const LoadedModel model = load_model(args, "estimate-variance");
   Denoiser* denoiser = model.denoiser.get();
   const auto shape = denoiser->sample_shape();  // [C, H, W]
   // Every image is read and checked before the (long) estimation.

@@ -131,8 +131,7 @@ int run_restore(const Argv& argv) {
           "restore: --input is required (the task config has no data.root)");
   const std::vector<InputImage> inputs = list_inputs(args.given("input") ? args.get("input") : task.data_root);
 
-  const LoadedModel model = load_model(args.get("model"), args.given("model-config") ? args.get("model-config") : "", args.get("device"),
-                                       args.get("precision"), "restore");
+  const LoadedModel model = load_model(args, "restore");
   Denoiser& denoiser = *model.denoiser;
   const auto sample_shape = denoiser.sample_shape();
   const ImageShape shape{sample_shape[0], sample_shape[1], sample_shape[2]};

@@ -54,8 +54,7 @@ int run_sample(const Argv& argv) {
   require(std::filesystem::path(out).extension() == ".png", "sample: --out must be a .png file, got '" + out + "'");
   const uint64_t seed = static_cast<uint64_t>(args.get_int64("seed"));
 
-  const LoadedModel model = load_model(args.get("model"), args.given("model-config") ? args.get("model-config") : "",
-                                       args.get("device"), args.get("precision"), "sample");
+  const LoadedModel model = load_model(args, "sample");
   Denoiser& denoiser = *model.denoiser;
   check_sampler_setup(info, nullptr, denoiser, {});
 

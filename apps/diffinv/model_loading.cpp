@@ -112,4 +112,9 @@ LoadedModel load_model(const std::string& model, const std::string& model_config
   return loaded;
 }
 
+LoadedModel load_model(const Args& args, const std::string& who) {
+  return load_model(args.get("model"), args.given("model-config") ? args.get("model-config") : "", args.get("device"),
+                    args.get("precision"), who);
+}
+
 }  // namespace diffinv::cli

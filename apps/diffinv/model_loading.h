@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "args.h"
 #include "diffinv/eps_denoiser.h"
 
 namespace diffinv::cli {
@@ -32,5 +33,7 @@ struct LoadedModel {
 // inferred from its keys and shapes (an error says what could not be inferred).
 LoadedModel load_model(const std::string& model, const std::string& model_config, const std::string& device,
                        const std::string& precision, const std::string& who);
+// The same from a command's --model, --model-config (optional), --device and --precision options.
+LoadedModel load_model(const Args& args, const std::string& who);
 
 }  // namespace diffinv::cli
