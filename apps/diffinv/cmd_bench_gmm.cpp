@@ -25,6 +25,8 @@ int run_bench_gmm(const Argv& argv) {
       .option("directions", "N", "random projections of the sliced Wasserstein distance", "100")
       .option("seed", "S", "seed of the problems and the samplers", "0")
       .option("jobs", "N", "problems run at once, each on one thread (0: one per --threads)", "0")
+      .option("chunk", "N", "samples per sampler call (0: automatic, about 2^16 numbers per tensor so that a\n"
+              "step's tensors stay in cache; samples are independent, so only the random streams change)", "0")
       .option("dtype", "T", "precision of the samplers: float32 or float64 (problems and exact posteriors are float64)", "float32")
       .repeated("set", "SAMPLER.KEY=VALUE", "override a sampler option, e.g. dps.zeta=0.5")
       .flag("quick", "a small subset (d 8,80; d_y 1,2; 3 problems; 500 samples; 50 steps) in well under a minute")
@@ -53,6 +55,7 @@ int run_bench_gmm(const Argv& argv) {
   config.methods = args.get_list("methods");
   config.directions = args.get_int("directions");
   config.jobs = args.get_int("jobs");
+  config.chunk = args.get_int("chunk");
   config.seed = static_cast<uint64_t>(args.get_int64("seed"));
   const std::string dtype = args.get("dtype");
   require(dtype == "float64" || dtype == "float32", "bench gmm: --dtype must be float64 or float32, got '" + dtype + "'");

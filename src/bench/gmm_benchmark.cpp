@@ -132,6 +132,7 @@ ProblemOutcome run_problem(const GmmBenchmarkConfig& config, const std::vector<M
   CountingDenoiser counted(prior);
   DenseOperator op(problem.A.to(config.dtype));
   const Tensor y = problem.y.to(config.dtype).unsqueeze(0).expand({config.samples, dy}).contiguous();
+  const int64_t rows = gmm_chunk_rows(config, d);
   ProblemOutcome out;
   for (const auto& spec : methods) {
     const auto& info = find_sampler(spec.sampler);
@@ -145,12 +146,18 @@ ProblemOutcome run_problem(const GmmBenchmarkConfig& config, const std::vector<M
     const Tensor x_init = randn({config.samples, d}, prior.tensor_options(), gen) * grid.front();
     counted.reset();
     const auto start = std::chrono::steady_clock::now();
-    SamplerContext ctx{counted, InverseProblem{&op, y, problem.sigma_y}, x_init, grid, gen, {}};
-    const Tensor x = info.run(ctx, options);
+    std::vector<Tensor> chunks;
+    for (int64_t first = 0; first < config.samples; first += rows) {
+      const int64_t n = std::min<int64_t>(rows, config.samples - first);
+      SamplerContext ctx{counted, InverseProblem{&op, y.narrow(0, first, n), problem.sigma_y},
+                         x_init.narrow(0, first, n).contiguous(), grid, gen, {}};
+      chunks.push_back(info.run(ctx, options));
+    }
+    const Tensor x = chunks.size() == 1 ? chunks.front() : at::cat(chunks);
     out.seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     const bool finite = at::isfinite(x).all().item<bool>();
     out.values.push_back(finite ? sw(x) : std::numeric_limits<double>::quiet_NaN());
-    out.nfe.push_back(counted.count());
+    out.nfe.push_back(counted.count() / long(chunks.size()));
     method_done(spec.label + " d=" + std::to_string(d) + " d_y=" + std::to_string(dy));
   }
   out.values.push_back(sw(independent));
@@ -159,10 +166,16 @@ ProblemOutcome run_problem(const GmmBenchmarkConfig& config, const std::vector<M
 
 }  // namespace
 
+int gmm_chunk_rows(const GmmBenchmarkConfig& config, int d) {
+  const int rows = config.chunk > 0 ? config.chunk : std::max(1, (1 << 16) / std::max(1, d));
+  return std::min(rows, config.samples);
+}
+
 GmmBenchmarkResult run_gmm_benchmark(const GmmBenchmarkConfig& config, const BenchProgress& progress) {
   require(config.problems >= 1 && config.samples >= 2 && config.steps >= 2,
           "GMM benchmark needs problems >= 1, samples >= 2, steps >= 2");
   require(config.jobs >= 0, "GMM benchmark: jobs must be >= 0");
+  require(config.chunk >= 0, "GMM benchmark: chunk must be >= 0 (0 = automatic)");
   std::vector<MethodSpec> methods;
   for (const auto& m : config.methods) {
     MethodSpec spec = resolve_method(m);
