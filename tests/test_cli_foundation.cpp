@@ -56,8 +56,18 @@ TEST(Cli, EveryCommandHasHelp) {
   }
   const auto r = run_cli("bench gmm --help");
   for (const char* opt : {"--steps", "--methods", "--dims", "--dys", "--problems", "--samples", "--seed", "--quick",
-                          "--json", "--csv"})
+                          "--json", "--csv", "--chunk"})
     EXPECT_NE(r.output.find(opt), std::string::npos) << opt;
+  // A multi-line option help continues under its first line (the help column is 28).
+  EXPECT_NE(r.output.find("\n" + std::string(28, ' ') + "step's tensors stay in cache"), std::string::npos) << r.output;
+  // Commands that run a model declare --model/--model-config/--device/--precision with one wording.
+  for (const char* cmd : {"restore --help", "sample --help", "demo --help", "estimate-variance --help",
+                          "bench images --help", "evaluate-prior --help"}) {
+    const auto help = run_cli(cmd);
+    EXPECT_NE(help.output.find("  --precision P" + std::string(28 - 15, ' ') + "network precision: fp32 | tf32 | bf16"),
+              std::string::npos) << cmd << "\n" << help.output;
+    EXPECT_NE(help.output.find("--model-config YAML"), std::string::npos) << cmd;
+  }
 }
 
 TEST(Cli, ListSamplersNamesEveryTableEntry) {

@@ -10,6 +10,19 @@
 
 using namespace diffinv;
 
+namespace {
+GmmBenchmarkConfig small_config(int d, int dy, int problems, int samples, int steps, std::vector<std::string> methods) {
+  GmmBenchmarkConfig c;
+  c.dims = {d};
+  c.dys = {dy};
+  c.problems = problems;
+  c.samples = samples;
+  c.steps = steps;
+  c.methods = std::move(methods);
+  return c;
+}
+}  // namespace
+
 TEST(GmmBenchmark, ProblemFollowsTheProtocol) {
   const GmmProblem p = make_gmm_problem(6, 2, 42, at::kDouble);
   ASSERT_EQ(p.prior.num_components(), 25);
@@ -35,13 +48,7 @@ TEST(GmmBenchmark, ProblemFollowsTheProtocol) {
 }
 
 TEST(GmmBenchmark, ReproducibleAcrossRunsAndWorkerCounts) {
-  GmmBenchmarkConfig c;
-  c.dims = {4};
-  c.dys = {1};
-  c.problems = 3;
-  c.samples = 300;
-  c.steps = 20;
-  c.methods = {"ddnm", "opc2-exact"};
+  GmmBenchmarkConfig c = small_config(4, 1, 3, 300, 20, {"ddnm", "opc2-exact"});
   c.jobs = 1;
   const auto a = run_gmm_benchmark(c);
   c.jobs = 2;
@@ -59,13 +66,7 @@ TEST(GmmBenchmark, ChunkedSamplesKeepTheLawAndTheNfe) {
   // Samples are independent, so running 600 of them as chunks of 64 (the last one 24) changes only the
   // random streams: the same NFE per sample set, every value finite, and a distance to the exact posterior
   // within the spread of the unchunked run (SW at 600 samples varies by ~20% between seeds here).
-  GmmBenchmarkConfig c;
-  c.dims = {40};
-  c.dys = {2};
-  c.problems = 2;
-  c.samples = 600;
-  c.steps = 20;
-  c.methods = {"ddnm", "opc1-exact"};
+  GmmBenchmarkConfig c = small_config(40, 2, 2, 600, 20, {"ddnm", "opc1-exact"});
   const auto whole = run_gmm_benchmark(c);
   c.chunk = 64;
   EXPECT_EQ(gmm_chunk_rows(c, 40), 64);
@@ -87,13 +88,7 @@ TEST(GmmBenchmark, ChunkedSamplesKeepTheLawAndTheNfe) {
 TEST(GmmBenchmark, ExactCovarianceBeatsIsotropicHeuristics) {
   // On a multimodal posterior the exact Cov[x0|x] is the whole point of OPC (Peng et al. 2024,
   // Table 1): Type II with it must beat the same Type with PiGDM's r_t^2 I on average.
-  GmmBenchmarkConfig c;
-  c.dims = {8};
-  c.dys = {2};
-  c.problems = 6;
-  c.samples = 500;
-  c.steps = 50;
-  c.methods = {"opc2-exact", "opc2-pigdm"};
+  GmmBenchmarkConfig c = small_config(8, 2, 6, 500, 50, {"opc2-exact", "opc2-pigdm"});
   const auto r = run_gmm_benchmark(c);
   EXPECT_LT(r.cells[0].mean, r.cells[1].mean);
 }

@@ -9,8 +9,10 @@
 #include <memory>
 #include <set>
 
+#include "diffinv/counting_denoiser.h"
 #include "diffinv/gmm.h"
 #include "diffinv/samplers.h"
+#include "../src/samplers/steps.h"
 #include "foundation_helpers.h"
 #include "sampler_helpers.h"
 
@@ -246,6 +248,41 @@ TEST(SamplerExactness, DdnmAndDdrmAreDataConsistentWithoutNoise) {
     EXPECT_LT(max_abs(p.op->forward(x) - problem.y), 1e-6);
     // ... while the unmeasured part still varies over the batch (the prior fills it in).
     EXPECT_GT(x.std(0).max().item<double>(), 0.05);
+  }
+}
+
+TEST(TimeTravel, IndicesFollowRePaintsJumpSchedule) {
+  // RePaint's get_schedule_jump(10, 3, 2) is t = 9 8 7 6 7 8 9 8 7 6 5 4 3 4 5 6 5 4 3 2 1 0 1 2 3 2 1 0 -1;
+  // the grid index is 9 - t.
+  const std::vector<int> expected{0, 1, 2, 3, 2, 1, 0, 1, 2, 3, 4, 5, 6, 5, 4, 3, 4, 5, 6, 7,
+                                  8, 9, 8, 7, 6, 7, 8, 9, 10};
+  EXPECT_EQ(steps::time_travel_indices(10, 3, 2, "t"), expected);
+  EXPECT_EQ(steps::time_travel_indices(4, 1, 1, "t"), (std::vector<int>{0, 1, 2, 3, 4}));
+  EXPECT_EQ(steps::time_travel_indices(4, 9, 1, "t"), (std::vector<int>{0, 1, 2, 3, 4}));  // no travel: any length
+  expect_error([] { steps::time_travel_indices(10, 0, 2, "ddnm"); }, {"ddnm", "travel_length must be >= 1"});
+  expect_error([] { steps::time_travel_indices(10, 3, 0, "ddnm"); }, {"ddnm", "travel_repeat must be >= 1"});
+  expect_error([] { steps::time_travel_indices(10, 10, 2, "ddnm"); }, {"travel_length 10", "shorter than the 10 steps"});
+}
+
+TEST(TimeTravel, DdnmStaysDataConsistentAndSpendsTheExtraSteps) {
+  // 10 steps with travel_length 3, travel_repeat 2: three blocks re-run once, 10 + 3 * 3 = 19 NFE; with
+  // sigma_y = 0 the output still satisfies A x = y exactly, and the extra passes change the samples.
+  auto gen = make_generator(57);
+  const int64_t d = 6, batch = 16;
+  Problem p = make_problem(small_gmm(d, gen), 3, 0.0, gen);
+  const auto problem = p.inverse(batch);
+  for (const char* name : {"ddnm", "ddnm+"}) {
+    SCOPED_TRACE(name);
+    const auto& info = find_sampler(name);
+    const auto sigmas = make_sigma_grid(p.prior->schedule(), info.grid, 10);
+    const Tensor x_init = sigmas.front() * randn({batch, d}, f64(), gen);
+    CountingDenoiser counted(*p.prior);
+    const Tensor travelled =
+        run_sampler(info, counted, problem, x_init, sigmas, 58, {{"travel_length", "3"}, {"travel_repeat", "2"}});
+    EXPECT_EQ(counted.count(), 19);
+    EXPECT_LT(max_abs(p.op->forward(travelled) - problem.y), 1e-6);
+    const Tensor plain = run_sampler(info, *p.prior, problem, x_init, sigmas, 58);
+    EXPECT_GT(max_abs(travelled - plain), 1e-3);
   }
 }
 

@@ -69,12 +69,17 @@ bool Args::parse(const std::vector<std::string>& argv) {
 }
 
 std::string Args::help() const {
+  constexpr size_t kHelpColumn = 28;
   std::ostringstream o;
   o << "usage: diffinv " << command_ << " [options]\n\n" << summary_ << "\n\noptions:\n";
   for (const auto& s : specs_) {
     std::string head = "  --" + s.name + (s.metavar.empty() ? "" : " " + s.metavar);
     o << head;
-    o << std::string(head.size() < 28 ? 28 - head.size() : 1, ' ') << s.help;
+    // Continuation lines of a multi-line help line up under its first line.
+    std::string help = s.help;
+    for (size_t at = help.find('\n'); at != std::string::npos; at = help.find('\n', at + 1))
+      help.insert(at + 1, std::string(kHelpColumn, ' '));
+    o << std::string(head.size() < kHelpColumn ? kHelpColumn - head.size() : 1, ' ') << help;
     if (!s.default_value.empty()) o << " (default: " << s.default_value << ")";
     if (s.is_repeated) o << " (repeatable)";
     o << "\n";

@@ -23,8 +23,7 @@ int run_bench_images(const Argv& argv) {
             "NFE per cell (table.md, table.csv, results.json) and one grid picture per task (rows: images;\n"
             "columns: truth, measurement, methods) under --out. Resumable: rerunning the same command continues\n"
             "where it stopped; finished batches are read back, never recomputed or lost.");
-  args.option("model", "MODEL", "model YAML with model_path, a name in configs/models/, or a checkpoint")
-      .option("model-config", "YAML", "model config for a checkpoint given to --model")
+  add_model_options(args)
       .option("data", "SOURCE", "clean images: a folder, fashion-mnist:test or fashion-mnist (train split)")
       .option("tasks", "LIST", "comma-separated task configs: names in configs/tasks/ (sr4, fmnist/denoise, ...) or YAML paths")
       .option("methods", "LIST", "comma-separated samplers (diffinv list samplers)")
@@ -36,8 +35,6 @@ int run_bench_images(const Argv& argv) {
       .option("steps", "N", "sampling steps of every method (0: each sampler's default)", "0")
       .option("samples", "K", "posterior samples per image: K > 1 also scores their mean and writes std maps", "1")
       .option("seed", "S", "seed of measurements and samplers", "0")
-      .option("device", "DEV", "cpu | cuda | cuda:N", "cpu")
-      .option("precision", "P", "fp32 | tf32 | bf16 | fp16", "fp32")
       .option("resize", "MODE", "fit images to the model: error | center-crop | resize", "error")
       .flag("no-progress", "do not draw the progress bar");
   if (!args.parse(argv)) {

@@ -51,8 +51,7 @@ int run_demo(const Argv& argv) {
             "grid picture per task (rows: images; columns: truth, measurement, methods). Per-image records and\n"
             "reconstructions are under DIR/records and DIR/images; a rerun resumes. Any other model and images\n"
             "work the same way with --model and --input (and --tasks for their size).");
-  args.option("model", "MODEL", "model YAML with model_path, a name in configs/models/, or a checkpoint", default_model())
-      .option("model-config", "YAML", "model config for a checkpoint given to --model")
+  add_model_options(args, default_model())
       .option("input", "SOURCE", "images: fashion-mnist:test, fashion-mnist (train split) or a folder", "fashion-mnist:test")
       .option("images", "N", "how many images (the first N)", "16")
       .option("out", "DIR", "output folder", "demo-out")
@@ -61,8 +60,6 @@ int run_demo(const Argv& argv) {
       .option("steps", "N", "sampling steps per method (DDRM uses at most 20)", "20")
       .option("batch", "N", "images per sampler call", "16")
       .option("seed", "S", "seed of measurements and samplers", "0")
-      .option("device", "DEV", "cpu | cuda | cuda:N", "cpu")
-      .option("precision", "P", "fp32 | tf32 | bf16 | fp16", "fp32")
       .option("resize", "MODE", "fit folder images to the model: error | center-crop | resize", "error")
       .flag("no-progress", "do not draw the progress bar");
   if (!args.parse(argv)) {

@@ -51,8 +51,7 @@ int run_estimate_variance(const Argv& argv) {
             "sigmas of the model's training schedule (log-spaced, ascending) it adds noise to every image\n"
             "--samples-per-image times, denoises and averages the squared error per pixel on [-1, 1].\n"
             "The output file is written only when everything succeeded.");
-  args.option("model", "MODEL", "model YAML with model_path, a name in configs/models/, or a checkpoint")
-      .option("model-config", "YAML", "model config for a checkpoint given to --model")
+  add_model_options(args)
       .option("data", "SOURCE", "clean images: a folder, fashion-mnist (train split) or fashion-mnist:test")
       .option("limit", "N", "use the first N images (0 = all)", "0")
       .option("out", "FILE", "output JSON table")
@@ -60,8 +59,6 @@ int run_estimate_variance(const Argv& argv) {
       .option("batch", "N", "images per network call", "8")
       .option("samples-per-image", "K", "noise draws per image and sigma", "1")
       .option("seed", "S", "seed of the noise", "0")
-      .option("device", "DEV", "cpu | cuda | cuda:N", "cpu")
-      .option("precision", "P", "fp32 | tf32 | bf16 | fp16", "fp32")
       .option("resize", "MODE", "how to fit images to the model: error | center-crop | resize", "error")
       .epilog("Example: diffinv estimate-variance --model ffhq_10m.pt --model-config ffhq256 \\\n"
               "           --data ffhq-val/ --out ffhq_mse.json --sigmas 50 --batch 8\n"

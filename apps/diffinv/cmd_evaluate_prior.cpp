@@ -48,9 +48,8 @@ int run_evaluate_prior(const Argv& argv) {
             "(Wiener) denoiser, i.e. the Gaussian prior N(m, S + 1e-6 I) with the mean and covariance of the\n"
             "--fit-data images (fitted in float64). Both see the same noise. Prints a Markdown table\n"
             "sigma | model MSE | Wiener MSE | ratio (model / Wiener: < 1 means the model beats the Wiener filter).");
-  args.option("model", "MODEL",
-              "model YAML, a name in configs/models/, a checkpoint, or none (Wiener only; shape from --model-config)")
-      .option("model-config", "YAML", "model config for a checkpoint given to --model (else inferred from its weights)")
+  add_model_options(args, "",
+                    "model YAML, a name in configs/models/, a checkpoint, or none (Wiener only; shape from --model-config)")
       .option("data", "SOURCE", "evaluation images: fashion-mnist, fashion-mnist:test or a folder of images")
       .option("fit-data", "SOURCE", "images the Wiener denoiser is fitted on (same forms as --data)")
       .option("sigmas", "S1,S2,...", "noise levels (std on [-1, 1])", "0.1,0.5,1,2")
@@ -58,8 +57,6 @@ int run_evaluate_prior(const Argv& argv) {
       .option("batch", "N", "images per denoiser call", "64")
       .option("seed", "S", "seed of the noise", "0")
       .option("json", "FILE", "also write the results as JSON")
-      .option("device", "DEV", "cpu | cuda | cuda:N (the model; the Wiener denoiser runs on the CPU)", "cpu")
-      .option("precision", "P", "network precision: fp32 | tf32 | bf16 | fp16 (fp16 and tf32 on CUDA only)", "fp32")
       .flag("quiet", "no progress bar")
       .epilog("Example: diffinv evaluate-prior --model models/fashion-mnist-small/ema.safetensors \\\n           --model-config configs/models/fashion-mnist-small.yaml --data fashion-mnist:test \\\n"
               "           --fit-data fashion-mnist --sigmas 0.1,0.5,1,2 --limit 1000 --json eval.json");

@@ -69,9 +69,7 @@ int run_restore(const Argv& argv) {
             "reconstruction | truth), <stem>_mask.png or <stem>_kernel.png when the operator has one, <stem>.json (the\n"
             "resolved task config and sampler options, model, seed, NFE, seconds, PSNR/SSIM) and, with --save-every,\n"
             "<stem>_trajectory.png. Everything is checked before the first file is written.");
-  args.option("config", "TASK.yaml", "task config (DPS format; configs/tasks/ has one per task)")
-      .option("model", "MODEL", "model YAML with model_path, a name in configs/models/, or a checkpoint (.pt/.safetensors)")
-      .option("model-config", "YAML", "model config for a checkpoint given to --model (else inferred from its weights)")
+  add_model_options(args.option("config", "TASK.yaml", "task config (DPS format; configs/tasks/ has one per task)"))
       .option("input", "PATH", "an image (PNG/JPEG) or a folder of images (default: the config's data.root)")
       .option("out", "DIR", "output folder (created if missing)")
       .option("method", "NAME", "sampler (diffinv list samplers); default: the config's conditioning.method (ps = dps)")
@@ -80,8 +78,6 @@ int run_restore(const Argv& argv) {
       .option("steps", "N", "sampling steps (default: the sampler's own)", "0")
       .option("batch", "N", "images restored together", "1")
       .option("seed", "S", "seed: masks/kernels/noise of the measurement, then the sampler's noise", "0")
-      .option("device", "DEV", "cpu | cuda | cuda:N", "cpu")
-      .option("precision", "P", "network precision: fp32 | tf32 | bf16 | fp16 (fp16 and tf32 on CUDA only)", "fp32")
       .option("resize", "MODE", "fit inputs to the model size: error | center-crop | resize", "error")
       .option("samples", "K", "posterior samples per image: K > 1 also writes <stem>_samples.png, <stem>_mean.png and\n"
                               "<stem>_std.png (per-pixel std, the uncertainty map) and scores the mean", "1")

@@ -23,8 +23,7 @@ int run_sample(const Argv& argv) {
             "ddim: deterministic, Song et al. 2021) on the sampler's sigma grid, and writes them as one grid PNG\n"
             "(--nrow images per row, 2-pixel white gaps, samples clamped to [-1, 1]). The file is written only when\n"
             "sampling succeeded.");
-  args.option("model", "MODEL", "model YAML with model_path, a name in configs/models/, or a checkpoint (.pt/.safetensors)")
-      .option("model-config", "YAML", "model config for a checkpoint given to --model (else inferred from its weights)")
+  add_model_options(args)
       .option("n", "N", "number of samples", "64")
       .option("steps", "N", "sampling steps", "100")
       .option("method", "NAME", "unconditional sampler: ddpm | ddim", "ddpm")
@@ -32,8 +31,6 @@ int run_sample(const Argv& argv) {
       .option("seed", "S", "seed of the sampler's noise", "0")
       .option("out", "GRID.png", "output grid image")
       .option("nrow", "K", "samples per grid row", "8")
-      .option("device", "DEV", "cpu | cuda | cuda:N", "cpu")
-      .option("precision", "P", "network precision: fp32 | tf32 | bf16 | fp16 (fp16 and tf32 on CUDA only)", "fp32")
       .flag("quiet", "no progress bar")
       .epilog("Example: diffinv sample --model models/fashion-mnist-small/ema.safetensors \\\n           --model-config configs/models/fashion-mnist-small.yaml --n 64 --steps 100 --method ddpm --out samples.png");
   if (!args.parse(argv)) {

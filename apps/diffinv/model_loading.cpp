@@ -117,4 +117,16 @@ LoadedModel load_model(const Args& args, const std::string& who) {
                     args.get("precision"), who);
 }
 
+Args& add_model_options(Args& args, const std::string& default_model, const std::string& model_help) {
+  return args
+      .option("model", "MODEL",
+              model_help.empty()
+                  ? "model YAML with model_path, a name in configs/models/, or a checkpoint (.pt/.safetensors)"
+                  : model_help,
+              default_model)
+      .option("model-config", "YAML", "model config for a checkpoint given to --model (else inferred from its weights)")
+      .option("device", "DEV", "cpu | cuda | cuda:N", "cpu")
+      .option("precision", "P", "network precision: fp32 | tf32 | bf16 | fp16 (fp16 and tf32 on CUDA only)", "fp32");
+}
+
 }  // namespace diffinv::cli

@@ -35,5 +35,7 @@ LoadedModel load_model(const std::string& model, const std::string& model_config
                        const std::string& precision, const std::string& who);
 // The same from a command's --model, --model-config (optional), --device and --precision options.
 LoadedModel load_model(const Args& args, const std::string& who);
+// Declares those four options (one wording for every command); `model_help` replaces --model's help.
+Args& add_model_options(Args& args, const std::string& default_model = "", const std::string& model_help = "");
 
 }  // namespace diffinv::cli

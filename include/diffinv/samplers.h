@@ -54,7 +54,14 @@ Tensor sample_ddrm(const SamplerContext& ctx, const DdrmOptions& o);
 // DDNM (Wang et al. 2023, eq. 13): x0 <- x0 - A^+(A x0 - y), then a DDIM step.
 struct DdnmOptions {
   double eta = 0.85;
-  void visit(OptionVisitor& v) { v("eta", eta, "DDIM stochasticity"); }
+  int travel_length = 1;  // DDNM's time_travel defaults (T_sampling 100, travel_length 1, travel_repeat 1): off
+  int travel_repeat = 1;
+  void visit(OptionVisitor& v) {
+    v("eta", eta, "DDIM stochasticity");
+    v("travel_length", travel_length, "time travel (§3.4, Alg. 2): steps gone back by forward diffusion");
+    v("travel_repeat", travel_repeat, "time travel: passes over each travel_length block (1 = no time travel;\n"
+                                      "each extra pass costs travel_length NFE per block)");
+  }
 };
 Tensor sample_ddnm(const SamplerContext& ctx, const DdnmOptions& o);
 // DDNM+ (eq. 17-19): the correction scaled per singular value so that measurement noise is absorbed
@@ -239,32 +246,25 @@ struct RedDiffOptions {
 };
 Tensor sample_red_diff(const SamplerContext& ctx, const RedDiffOptions& o);
 
-// SNIPS (Kawar, Vaksman & Elad 2021, Alg. 1): annealed Langevin in the SVD domain of A with a
-// step size per singular value. Defaults: snips_torch configs/celeba.yml (NCSNv2 CelebA).
-struct SnipsOptions {
+// The options of the annealed Langevin samplers (SNIPS and Langevin). Defaults: NCSNv2 CelebA (step_lr,
+// n_steps_each), as snips_torch configs/celeba.yml.
+struct AnnealedLangevinOptions {
   double c = 3.3e-6;
   int steps_per_level = 5;
   bool denoise = true;
   void visit(OptionVisitor& v) {
     v("c", c, "Langevin step size at the smallest level (step_lr); level sigma steps c sigma^2/sigma_L^2");
-    v("steps_per_level", steps_per_level, "Langevin steps per noise level (n_steps_each, tau)");
+    v("steps_per_level", steps_per_level, "Langevin steps per noise level (n_steps_each, SNIPS's tau)");
     v("denoise", denoise, "finish with D(x, sigma_L) (NCSN's final denoising, one more NFE)");
   }
 };
-Tensor sample_snips(const SamplerContext& ctx, const SnipsOptions& o);
+
+// SNIPS (Kawar, Vaksman & Elad 2021, Alg. 1): annealed Langevin in the SVD domain of A with a
+// step size per singular value.
+Tensor sample_snips(const SamplerContext& ctx, const AnnealedLangevinOptions& o);
 
 // Annealed Langevin posterior sampling (Jalal et al. 2021): Langevin steps with
 // score + A^T (y - A x) / (sigma_y^2 + sigma_t^2), several per level, step c sigma^2 / sigma_L^2.
-struct LangevinOptions {
-  double c = 3.3e-6;
-  int steps_per_level = 5;
-  bool denoise = true;
-  void visit(OptionVisitor& v) {
-    v("c", c, "Langevin step size at the smallest level (NCSNv2 CelebA step_lr)");
-    v("steps_per_level", steps_per_level, "Langevin steps per noise level (NCSNv2 CelebA n_steps_each)");
-    v("denoise", denoise, "finish with D(x, sigma_L) (NCSN's final denoising, one more NFE)");
-  }
-};
-Tensor sample_langevin(const SamplerContext& ctx, const LangevinOptions& o);
+Tensor sample_langevin(const SamplerContext& ctx, const AnnealedLangevinOptions& o);
 
 }  // namespace diffinv

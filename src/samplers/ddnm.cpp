@@ -3,6 +3,8 @@
 // DDNM+: eq. 17-19, x0_hat = x0 - Sigma_t A^+ (A x0 - y) with Sigma_t = V diag(lambda_i) V^T, and
 // the step's fresh noise reduced to gamma_i so that the noise carried in from y plus the fresh
 // noise equals the DDIM noise budget c per spectral coordinate.
+// Both: optional time travel (§3.4, Alg. 2): go back travel_length steps by forward diffusion and redo
+// them, travel_repeat - 1 extra times per block (steps::time_travel_indices).
 #include <ATen/ATen.h>
 
 #include <cmath>
@@ -17,7 +19,8 @@ Tensor sample_ddnm(const SamplerContext& ctx, const DdnmOptions& o) {
   const auto& A = ctx.problem.linear("ddnm");
   at::Generator gen = ctx.generator;
   Tensor x = ctx.x_init;
-  steps::for_each_step(ctx, [&](int i, double s, double sn) {
+  steps::for_each_step_with_time_travel(ctx, o.travel_length, o.travel_repeat, x, gen, "ddnm",
+                                        [&](int i, double s, double sn) {
     const Tensor x0 = steps::denoise(ctx.denoiser, x, s);
     const Tensor x0_hat = x0 - A.pinv(A.forward(x0) - ctx.problem.y);
     ctx.report(i, x0_hat);
@@ -34,7 +37,8 @@ Tensor sample_ddnm_plus(const SamplerContext& ctx, const DdnmOptions& o) {
   const Tensor &sv = spectrum.values, &measured = spectrum.measured, &safe_sv = spectrum.safe_values;
   const Tensor u = H.Ut(ctx.problem.y);
   Tensor x = ctx.x_init;
-  steps::for_each_step(ctx, [&](int i, double s, double sn) {
+  steps::for_each_step_with_time_travel(ctx, o.travel_length, o.travel_repeat, x, gen, "ddnm+",
+                                        [&](int i, double s, double sn) {
     const Tensor x0 = steps::denoise(ctx.denoiser, x, s);
     // x_next = a x0_hat + k x + noise with a = 1 - k (VE DDIM): y's noise reaches x_next as a*sigma_y/s_i.
     const double c = steps::ddim_noise_std(s, sn, o.eta);

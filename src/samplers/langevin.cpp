@@ -14,7 +14,7 @@
 
 namespace diffinv {
 
-Tensor sample_langevin(const SamplerContext& ctx, const LangevinOptions& o) {
+Tensor sample_langevin(const SamplerContext& ctx, const AnnealedLangevinOptions& o) {
   const auto& A = ctx.problem.linear("langevin");
   require(o.c > 0, "langevin: c must be > 0");
   require(o.steps_per_level >= 1, "langevin: steps_per_level must be >= 1");

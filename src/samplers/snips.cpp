@@ -19,7 +19,7 @@
 
 namespace diffinv {
 
-Tensor sample_snips(const SamplerContext& ctx, const SnipsOptions& o) {
+Tensor sample_snips(const SamplerContext& ctx, const AnnealedLangevinOptions& o) {
   const auto& H = ctx.problem.svd("snips");
   require(o.c > 0, "snips: c must be > 0");
   require(o.steps_per_level >= 1, "snips: steps_per_level must be >= 1");

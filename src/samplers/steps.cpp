@@ -4,6 +4,7 @@
 #include <torch/csrc/autograd/autograd.h>
 
 #include <cmath>
+#include <map>
 
 #include "diffinv/rng.h"
 
@@ -81,6 +82,29 @@ Spectrum spectrum_of(const SvdOperator& H) {
   s.measured = s.values > 0;
   s.safe_values = at::where(s.measured, s.values, at::ones_like(s.values));
   return s;
+}
+
+std::vector<int> time_travel_indices(int steps, int travel_length, int travel_repeat, const std::string& who) {
+  require(travel_length >= 1, who + ": travel_length must be >= 1, got " + std::to_string(travel_length));
+  require(travel_repeat >= 1, who + ": travel_repeat must be >= 1 (1 = no time travel), got " +
+                                  std::to_string(travel_repeat));
+  require(travel_repeat == 1 || travel_length < steps,
+          who + ": travel_length " + std::to_string(travel_length) + " must be shorter than the " +
+              std::to_string(steps) + " steps");
+  // In RePaint's time t = steps - 1 - index: jumps back from t = j for j = 0, L, 2L, ... < steps - L.
+  std::map<int, int> jumps_left;
+  for (int j = 0; j < steps - travel_length; j += travel_length) jumps_left[j] = travel_repeat - 1;
+  std::vector<int> indices{0};
+  for (int t = steps - 1; t >= 0;) {
+    --t;
+    indices.push_back(steps - 1 - t);
+    if (auto it = jumps_left.find(t); it != jumps_left.end() && it->second > 0) {
+      --it->second;
+      t += travel_length;
+      for (int back = 1; back <= travel_length; ++back) indices.push_back(indices.back() - 1);
+    }
+  }
+  return indices;
 }
 
 }  // namespace diffinv::steps

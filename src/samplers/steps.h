@@ -2,7 +2,12 @@
 #pragma once
 #include <ATen/core/Generator.h>
 
+#include <cmath>
+#include <string>
+#include <vector>
+
 #include "diffinv/denoiser.h"
+#include "diffinv/rng.h"
 #include "diffinv/sampler.h"
 
 namespace diffinv::steps {
@@ -46,6 +51,28 @@ Tensor finish_langevin(const SamplerContext& ctx, const Tensor& x, bool denoise_
 template <class Body>
 void for_each_step(const SamplerContext& ctx, Body&& body) {
   for (size_t i = 0; i + 1 < ctx.sigmas.size(); ++i) body(int(i), ctx.sigmas[i], ctx.sigmas[i + 1]);
+}
+
+// Time travel (DDNM, Wang et al. 2023 §3.4 / Alg. 2; RePaint's resampling, Lugmayr et al. 2022): the grid
+// indices visited when, after reaching each index steps - 1 - j for j = 0, L, 2L, ... < steps - L, the
+// sampler goes back L indices (forward diffusion) and re-runs those steps, travel_repeat - 1 times. The
+// same schedule as RePaint's get_schedule_jump with t = steps - 1 - index; travel_repeat = 1 is no travel.
+std::vector<int> time_travel_indices(int steps, int travel_length, int travel_repeat, const std::string& who);
+
+// body(step, sigma, sigma_next) for every down step of time_travel_indices; an up jump from index a to
+// b < a re-noises x by the forward process, x <- x + sqrt(sigma_b^2 - sigma_a^2) z (VE form).
+template <class Body>
+void for_each_step_with_time_travel(const SamplerContext& ctx, int travel_length, int travel_repeat, Tensor& x,
+                                    at::Generator& gen, const std::string& who, Body&& body) {
+  const auto& sigmas = ctx.sigmas;
+  const auto indices = time_travel_indices(int(sigmas.size()) - 1, travel_length, travel_repeat, who);
+  for (size_t k = 0; k + 1 < indices.size(); ++k) {
+    const int from = indices[k], to = indices[k + 1];
+    if (to == from + 1)
+      body(from, sigmas[from], sigmas[to]);
+    else
+      x = x + randn_like(x, gen) * std::sqrt(sigmas[to] * sigmas[to] - sigmas[from] * sigmas[from]);
+  }
 }
 
 // The singular values of an SVD operator as DDRM and DDNM+ use them: [B or 1, m], which are
