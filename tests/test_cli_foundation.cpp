@@ -70,6 +70,22 @@ TEST(Cli, EveryCommandHasHelp) {
   }
 }
 
+TEST(Cli, BenchRngTimesBothGeneratorsAndRefusesUnknownDtypes) {
+  const std::string json = (std::filesystem::temp_directory_path() / "diffinv_bench_rng.json").string();
+  std::filesystem::remove(json);
+  const auto r = run_cli("bench rng --rows 3,5 --cols 8 --dtypes float32,float64 --numbers 2000 --json " + json);
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("| [3, 8] | float32 |"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("| [5, 8] | float64 |"), std::string::npos) << r.output;
+  std::ifstream in(json);
+  const auto records = nlohmann::json::parse(in);
+  ASSERT_EQ(records.size(), 4u);
+  for (const auto& record : records) EXPECT_GT(record["diffinv_ns"].get<double>(), 0.0) << record;
+  const auto bad = run_cli("bench rng --dtypes float16");
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.output.find("--dtypes takes float32 and float64, got 'float16'"), std::string::npos) << bad.output;
+}
+
 TEST(Cli, ListSamplersNamesEveryTableEntry) {
   const auto plain = run_cli("list samplers");
   ASSERT_EQ(plain.status, 0);

@@ -19,6 +19,7 @@ const std::vector<BenchEntry>& benches() {
       {"speed", "UNet ms per forward and forward+VJP, GFLOP and TFLOP/s (DESIGN §7)", run_bench_speed},
       {"images", "every (task, method) pair on a folder of images: PSNR, SSIM, seconds, NFE, grids (DESIGN §7)",
        run_bench_images},
+      {"rng", "CPU standard normals: diffinv::randn against at::randn, ns per number", run_bench_rng},
   };
   return table;
 }

@@ -13,6 +13,7 @@ int run_bench(const Argv& args);      // dispatches to the bench table in cmd_be
 int run_bench_gmm(const Argv& args);
 int run_bench_speed(const Argv& args);  // cmd_bench_speed.cpp
 int run_bench_images(const Argv& args); // cmd_bench_images.cpp
+int run_bench_rng(const Argv& args);    // cmd_bench_rng.cpp
 int run_info(const Argv& args);         // cmd_model.cpp
 int run_convert(const Argv& args);      // cmd_model.cpp
 int run_degrade(const Argv& args);      // cmd_degrade.cpp
