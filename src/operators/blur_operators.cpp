@@ -1,7 +1,8 @@
 // Blur operators: DPS's reflect-padded depthwise correlation (Gaussian and motion kernels), its
 // exact transpose, and a circular-boundary variant whose normal equations are diagonal in Fourier.
 #include <ATen/ATen.h>
-#include <torch/fft.h>
+#include <torch/types.h>
+#include <torch/fft.h>  // needs torch/types.h first (it relies on torch/torch.h having included it)
 
 #include <algorithm>
 #include <cmath>

@@ -1,7 +1,8 @@
 // Phase retrieval (nonlinear), DPS's PhaseRetrievalOperator: the magnitude of the centred,
 // orthonormal 2-D FFT of the zero-padded image.
 #include <ATen/ATen.h>
-#include <torch/fft.h>
+#include <torch/types.h>
+#include <torch/fft.h>  // needs torch/types.h first (it relies on torch/torch.h having included it)
 
 #include <cmath>
 
