@@ -20,6 +20,7 @@ namespace {
 constexpr uint32_t kPhiloxM0 = 0xD2511F53u, kPhiloxM1 = 0xCD9E8D57u;
 constexpr uint32_t kPhiloxW0 = 0x9E3779B9u, kPhiloxW1 = 0xBB67AE85u;
 constexpr int64_t kGroup = 8;  // blocks per group; group g writes words[32 g + 8 w + j] = word w of block 8 g + j
+static_assert(kPhiloxWordsPerGroup == 4 * kGroup, "a group is kGroup blocks of four words");
 
 void philox_groups_portable(uint64_t key, uint64_t first_group, int64_t groups, uint32_t* words) {
   for (int64_t g = 0; g < groups; ++g) {
@@ -28,7 +29,7 @@ void philox_groups_portable(uint64_t key, uint64_t first_group, int64_t groups, 
       const uint32_t block_counter[4] = {uint32_t(counter), uint32_t(counter >> 32), 0, 0};
       uint32_t block[4];
       philox4x32_10(block_counter, key, block);
-      for (int w = 0; w < 4; ++w) words[32 * g + 8 * w + j] = block[w];
+      for (int w = 0; w < 4; ++w) words[kPhiloxWordsPerGroup * g + kGroup * w + j] = block[w];
     }
   }
 }
@@ -62,7 +63,7 @@ __attribute__((target("avx2"))) void philox_groups_avx2(uint64_t key, uint64_t f
       k0 += kPhiloxW0;
       k1 += kPhiloxW1;
     }
-    auto* out = reinterpret_cast<__m256i*>(words + 32 * g);
+    auto* out = reinterpret_cast<__m256i*>(words + kPhiloxWordsPerGroup * g);
     _mm256_storeu_si256(out, c0);
     _mm256_storeu_si256(out + 1, c1);
     _mm256_storeu_si256(out + 2, c2);
