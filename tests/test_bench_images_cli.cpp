@@ -54,10 +54,15 @@ TEST(BenchImagesCli, TableRecordsGridsAndResume) {
     EXPECT_EQ(c["non_finite"], 0) << c;
   }
   EXPECT_EQ(results["config"]["methods"][1]["options"]["zeta"], "0.5");
-  // Grid of phase retrieval: truth | measurement | dps (ddnm refused), 3 rows.
+  // Grid of phase retrieval: truth | measurement | dps, dps mean, dps std (ddnm refused; 2 samples),
+  // cells enlarged 4x to 128 px, a header row of labels over 3 rows of images.
   const auto grid = diffinv::read_image((out / "grid_phase.png").string());
-  EXPECT_EQ(grid.size(3), 3 * 32 + 2 * 2);
-  EXPECT_EQ(grid.size(2), 3 * 32 + 2 * 2);
+  EXPECT_EQ(grid.size(3), 5 * 128 + 4 * 2);
+  const int64_t header = grid.size(2) - (3 * 128 + 3 * 2);
+  EXPECT_GE(header, 14);  // at least one line of 2x text
+  EXPECT_LE(header, 80);
+  // The label row holds black text on white; the top-left truth label is not blank.
+  EXPECT_LT(grid.narrow(2, 0, header).narrow(3, 0, 128).min().item<double>(), -0.9);
   EXPECT_TRUE(fs::exists(out / "images" / "inpaint-random" / "measurement" / "img0_mask.png"));
   EXPECT_TRUE(fs::exists(out / "images" / "sr4-pool" / "dps" / "img2_std.png"));
   EXPECT_NE(read_text((out / "table.csv").string()).find("phase,ddnm,n/a"), std::string::npos);

@@ -33,19 +33,30 @@ TEST(DemoCli, WritesTheReportWithTablesAndGrids) {
   options.data_description = "zeros";
   diffinv::train_unet(config, at::zeros({2, 1, 32, 32}), (dir / "model").string(), options);
 
-  const auto r = run_cli("--threads 1 demo --no-progress --model " + (dir / "model" / "config.yaml").string() +
+  const auto r = run_cli("--threads 1 demo --no-progress --model " + (dir / "model").string() +
                          " --images 3 --batch 3 --steps 2 --methods ddnm+,opc,dps --tasks fmnist/denoise,fmnist/inpaint-box"
-                         " --out " + (dir / "out").string());
+                         " --fit-images 300 --posterior ddrm:3 --out " + (dir / "out").string());
   ASSERT_EQ(r.status, 0) << r.output;
+  // Issue 12: nothing in a default-shaped run warns (CG solves, ...).
+  EXPECT_EQ(r.output.find("warning"), std::string::npos) << r.output;
   const std::string report = read_text((dir / "out" / "report.md").string());
   EXPECT_NE(report.find("3 images of `fashion-mnist:test`"), std::string::npos) << report;
-  EXPECT_NE(report.find("`opc covariance=convert type=2`"), std::string::npos) << report;  // learned variance
+  EXPECT_NE(report.find("`opc covariance=convert type=2` (2 steps)"), std::string::npos) << report;  // learned variance
   EXPECT_NE(report.find("| ddnm+ |"), std::string::npos) << report;
+  // The baselines without a diffusion prior, as rows of the table.
+  EXPECT_NE(report.find("| A^+ y |"), std::string::npos) << report;
+  EXPECT_NE(report.find("| Wiener (Gaussian prior) |"), std::string::npos) << report;
+  EXPECT_NE(report.find("300 images of `fashion-mnist`"), std::string::npos) << report;
   EXPECT_NE(report.find("![inpaint-box](grid_inpaint-box.png)"), std::string::npos) << report;
-  // Grid: 3 rows; truth, measurement and 3 methods.
+  // Posterior samples: K = 3 of DDRM on the inpainting task, mean and std columns in their grid.
+  EXPECT_NE(report.find("## Posterior samples"), std::string::npos) << report;
+  EXPECT_NE(report.find("posterior/grid_inpaint-box.png"), std::string::npos) << report;
+  const auto posterior = diffinv::read_image((dir / "out" / "posterior" / "grid_inpaint-box.png").string());
+  EXPECT_EQ(posterior.size(3), 5 * 128 + 4 * 2);  // truth, measurement, sample, mean, std
+  // Grid: a label row over 3 rows; truth, measurement, 2 baselines and 3 methods, cells 4x = 128 px.
   const auto grid = diffinv::read_image((dir / "out" / "grid_inpaint-box.png").string());
-  EXPECT_EQ(grid.size(3), 5 * 32 + 4 * 2);
-  EXPECT_EQ(grid.size(2), 3 * 32 + 2 * 2);
+  EXPECT_EQ(grid.size(3), 7 * 128 + 6 * 2);
+  EXPECT_GT(grid.size(2), 3 * 128 + 3 * 2);
   fs::remove_all(dir);
 }
 

@@ -9,6 +9,8 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "cli_runner.h"
@@ -16,6 +18,7 @@
 #include "diffinv/diffusion_loss.h"
 #include "diffinv/eps_denoiser.h"
 #include "diffinv/image_io.h"
+#include "diffinv/op_profile.h"
 #include "diffinv/trainer.h"
 #include "diffinv/training_data.h"
 #include "foundation_helpers.h"
@@ -387,11 +390,98 @@ TEST_F(Train, CudaRunsDeterministicallyOrRefusesClearly) {
   EXPECT_NO_THROW(EpsDenoiser::from_config(path("gpu_a/config.yaml")));
 }
 
+// The warm-ups are part of a run's settings: a resume with other warm-ups is refused, one with the
+// same continues bit-for-bit, and a run without them never records them (older runs resume).
+TEST_F(Train, WarmupsAreRecordedAndResumeBitForBit) {
+  TrainOptions o = tiny_options();
+  o.warmup = 4;
+  o.ema_warmup = true;
+  o.steps = 6;
+  train_unet(tiny_config(), tiny_images(), path("whole"), o);
+  o.steps = 3;
+  train_unet(tiny_config(), tiny_images(), path("split"), o);
+  o.resume = true;
+  o.steps = 6;
+  TrainOptions other = o;
+  other.warmup = 5;
+  expect_error([&] { train_unet(tiny_config(), tiny_images(), path("split"), other); }, {"different warmup", "'4' there"});
+  other = o;
+  other.ema_warmup = false;
+  expect_error([&] { train_unet(tiny_config(), tiny_images(), path("split"), other); }, {"ema_warmup"});
+  train_unet(tiny_config(), tiny_images(), path("split"), o);
+  const StateDict a = load_safetensors(path("whole/ema.safetensors")), b = load_safetensors(path("split/ema.safetensors"));
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(at::equal(a.entries[i].second, b.entries[i].second)) << a.entries[i].first;
+  EXPECT_EQ(load_safetensors(path("split/checkpoint.safetensors")).metadata.at("warmup"), "4");
+  TrainOptions plain = tiny_options();
+  plain.steps = 1;
+  train_unet(tiny_config(), tiny_images(), path("plain"), plain);
+  EXPECT_EQ(load_safetensors(path("plain/checkpoint.safetensors")).metadata.count("warmup"), 0u);
+  // With the EMA warm-up the first step's EMA moves (1 - 2/11) of the way to the weights; without
+  // it (rate 0.9) a tenth: the two EMAs differ.
+  TrainOptions no_ema_warmup = tiny_options();
+  no_ema_warmup.steps = 1;
+  TrainOptions with_ema_warmup = no_ema_warmup;
+  with_ema_warmup.ema_warmup = true;
+  train_unet(tiny_config(), tiny_images(), path("e0"), no_ema_warmup);
+  train_unet(tiny_config(), tiny_images(), path("e1"), with_ema_warmup);
+  const StateDict e0 = load_safetensors(path("e0/ema.safetensors")), e1 = load_safetensors(path("e1/ema.safetensors"));
+  bool differ = false;
+  for (size_t i = 0; i < e0.size(); ++i) differ |= !at::equal(e0.entries[i].second, e1.entries[i].second);
+  EXPECT_TRUE(differ);
+}
+
+// The op profile sees the convolutions of a forward + backward pass and files them as such.
+TEST(OpProfileTest, RecordsTopLevelOpsAndCategories) {
+  UNetModel model(tiny_config());
+  const Tensor x = at::randn({2, 1, 8, 8});
+  std::map<std::string, OpTotal> totals;
+  {
+    OpProfile profile;
+    EXPECT_THROW(OpProfile second, Error);  // one at a time
+    model->forward(x, at::zeros({2})).sum().backward();
+    totals = profile.totals();
+  }
+  ASSERT_TRUE(totals.count("aten::conv2d")) << "no aten::conv2d recorded";
+  EXPECT_GT(totals.at("aten::conv2d").calls, 0);
+  EXPECT_GT(totals.at("aten::conv2d").seconds, 0.0);
+  bool backward_conv = false;
+  for (const auto& [name, total] : totals) backward_conv |= name.find("ConvolutionBackward") != std::string::npos;
+  EXPECT_TRUE(backward_conv);
+  // Nested ops are not counted on their own: conv2d's inner convolution is inside it.
+  EXPECT_EQ(totals.count("aten::_convolution"), 0u);
+  EXPECT_EQ(unet_op_category("aten::conv2d"), "convolution");
+  EXPECT_EQ(unet_op_category("autograd::engine::evaluate_function: NativeGroupNormBackward0"), "group norm");
+  EXPECT_EQ(unet_op_category("aten::bmm"), "attention (bmm, softmax)");
+  EXPECT_EQ(unet_op_category("aten::silu"), "SiLU");
+  EXPECT_EQ(unet_op_category("aten::add"), "elementwise & other");
+  OpProfile again;  // the first one ended: a new one may start
+}
+
+TEST_F(Train, BenchTrainReportsPhasesAndModules) {
+  std::ofstream(path("tiny.yaml")) << "image_size: 8\nin_channels: 1\nnum_channels: 32\nnum_res_blocks: 1\n"
+                                      "channel_mult: \"1,2\"\nattention_resolutions: \"4\"\nlearn_sigma: True\n";
+  const CliResult r = run_cli("--threads 1 bench train --config " + path("tiny.yaml") + " --batch 4 --steps 2 "
+                              "--warmup-steps 1 --profile --json " + path("speed.json"));
+  ASSERT_EQ(r.status, 0) << r.output;
+  for (const char* needle : {"images/s", "| forward |", "| backward |", "| optimizer (clip + AdamW) |",
+                             "| convolution |", "| attention (bmm, softmax) |", "| group norm |"})
+    EXPECT_NE(r.output.find(needle), std::string::npos) << needle << "\n" << r.output;
+  const auto j = nlohmann::json::parse(read_text(path("speed.json")));
+  EXPECT_EQ(j["steps"], 2);
+  EXPECT_GT(j["images_per_second"].get<double>(), 0);
+  EXPECT_GT(j["ops"]["aten::conv2d"]["calls"].get<int>(), 0);
+  const CliResult bad = run_cli("bench train --config " + path("tiny.yaml") + " --steps 0");
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.output.find("--steps must be in 1..100000"), std::string::npos) << bad.output;
+}
+
 TEST_F(Train, CommandLine) {
   const CliResult help = run_cli("train --help");
   EXPECT_EQ(help.status, 0);
   for (const char* opt : {"--config", "--data", "--out", "--steps", "--batch", "--lr", "--seed", "--resume", "--device",
-                          "--ema", "--save-every", "--threads", "--flip", "--lambda-vlb", "--grad-clip", "--log-every"})
+                          "--ema", "--save-every", "--threads", "--flip", "--lambda-vlb", "--grad-clip", "--log-every",
+                          "--warmup", "--ema-warmup"})
     EXPECT_NE(help.output.find(opt), std::string::npos) << opt;
   const std::string cfg = std::string(DIFFINV_SOURCE_DIR) + "/configs/models/fashion-mnist-small.yaml";
   auto expect_fails = [](const CliResult& r, const std::string& needle) {

@@ -20,6 +20,8 @@ const std::vector<BenchEntry>& benches() {
       {"images", "every (task, method) pair on a folder of images: PSNR, SSIM, seconds, NFE, grids (DESIGN §7)",
        run_bench_images},
       {"rng", "CPU standard normals: diffinv::randn against at::randn, ns per number", run_bench_rng},
+      {"train", "training images/s of a model config and where a step's time goes (--profile: per module)",
+       run_bench_train},
   };
   return table;
 }

@@ -16,6 +16,7 @@
 #include "diffinv/text_file.h"
 #include "diffinv/training_data.h"
 #include "diffinv/unet.h"
+#include "diffinv/vlb.h"
 #include "diffinv/wiener.h"
 #include "model_loading.h"
 
@@ -56,6 +57,8 @@ int run_evaluate_prior(const Argv& argv) {
       .option("limit", "N", "evaluate on the first N images of --data (0: all)", "1000")
       .option("batch", "N", "images per denoiser call", "64")
       .option("seed", "S", "seed of the noise", "0")
+      .option("bpd", "N", "also the test NLL bound in bits/dim (VLB over all T steps, vlb.h) on the first N images "
+                          "of --data (0: skip; ~T forward passes per batch)", "0")
       .option("json", "FILE", "also write the results as JSON")
       .flag("quiet", "no progress bar")
       .epilog("Example: diffinv evaluate-prior --model models/fashion-mnist-small/ema.safetensors \\\n           --model-config configs/models/fashion-mnist-small.yaml --data fashion-mnist:test \\\n"
@@ -72,10 +75,13 @@ int run_evaluate_prior(const Argv& argv) {
   require(limit >= 0, "evaluate-prior: --limit must be >= 0 (0: all images)");
   require(batch >= 1, "evaluate-prior: --batch must be >= 1");
   const uint64_t seed = static_cast<uint64_t>(args.get_int64("seed"));
+  const long long bpd_images = args.get_int64("bpd");
+  require(bpd_images >= 0, "evaluate-prior: --bpd must be >= 0 (0: skip)");
   const std::string model_name = args.get("model");
   const bool wiener_only = model_name == "none";
+  require(!wiener_only || bpd_images == 0, "evaluate-prior: --bpd needs a diffusion model, not --model none");
 
-  std::shared_ptr<Denoiser> model;
+  std::shared_ptr<EpsDenoiser> model;
   nlohmann::json model_record = nullptr;
   ImageShape shape;
   if (wiener_only) {
@@ -109,6 +115,16 @@ int run_evaluate_prior(const Argv& argv) {
   const DenoisingMse wiener_mse = score(*wiener, "Wiener", 0);
   const DenoisingMse model_mse = wiener_only ? DenoisingMse() : score(*model, "model", 1);
   bar.finish();
+  VlbBound bound;
+  const int64_t bpd_n = std::min<int64_t>(bpd_images, data.images.size(0));
+  if (bpd_n > 0) {
+    const int64_t T = model->schedule().num_steps();
+    ProgressBar vlb_bar(long((bpd_n + batch - 1) / batch * T), !args.enabled("quiet"));
+    at::Generator gen = make_generator(seed, model->tensor_options().device());
+    bound = vlb_bits_per_dim(model->model(), model->schedule(), data.images.narrow(0, 0, bpd_n), batch, gen,
+                             [&](long done, long) { vlb_bar.update(done, "VLB"); });
+    vlb_bar.finish();
+  }
 
   std::cout << "evaluate-prior: " << (wiener_only ? std::string("Wiener denoiser alone") : "model " + model_name)
             << " on the first " << n << " images of " << data.description << "; Wiener fitted on "
@@ -122,6 +138,11 @@ int run_evaluate_prior(const Argv& argv) {
               << format_number(wiener_mse.mse[j], 5) << " | "
               << (wiener_only ? std::string("-") : format_number(ratios.back(), 4)) << " |\n";
   }
+  if (bpd_n > 0)
+    std::cout << "\nNLL bound (VLB over all " << model->schedule().num_steps() << " steps) on the first " << bpd_n
+              << " images: " << format_number(bound.bits_per_dim, 4) << " bits/dim (standard error "
+              << format_number(bound.standard_error, 2) << "; prior term " << format_number(bound.prior_bits, 3)
+              << ", decoder term " << format_number(bound.decoder_bits, 4) << ")\n";
   if (args.given("json")) {
     nlohmann::json record = {{"format", "diffinv-evaluate-prior"},
                              {"model", model_record},
@@ -145,6 +166,10 @@ int run_evaluate_prior(const Argv& argv) {
       record["model_standard_error"] = model_mse.standard_error;
       record["ratio"] = ratios;
     }
+    if (bpd_n > 0)
+      record["nll_bound"] = {{"images", bpd_n}, {"bits_per_dim", bound.bits_per_dim},
+                             {"standard_error", bound.standard_error}, {"prior_bits", bound.prior_bits},
+                             {"decoder_bits", bound.decoder_bits}};
     write_text_file(args.get("json"), record.dump(2) + "\n");
     std::cout << "\nwrote " << args.get("json") << "\n";
   }

@@ -20,6 +20,7 @@
 #include "diffinv/restoration.h"
 #include "diffinv/rng.h"
 #include "diffinv/text_file.h"
+#include "diffinv/unet.h"
 #include "model_loading.h"
 
 namespace diffinv::cli {
@@ -58,6 +59,23 @@ void split_overrides(const std::vector<std::string>& items, std::vector<std::str
   }
 }
 
+// Without --model: the shipped prior, when the task is for images of its shape (said on stderr).
+LoadedModel load_shipped_prior(const Args& args, const TaskConfig& task) {
+  const std::string folder = shipped_prior_folder();
+  const UNetConfig shipped = load_unet_config(folder + "/config.yaml");
+  const std::string shipped_shape = std::to_string(shipped.image_size) + "x" + std::to_string(shipped.image_size) +
+                                    " with " + std::to_string(shipped.in_channels) + " channel(s)";
+  const bool fits = task.in_shape.size() == 4 && task.in_shape[1] == shipped.in_channels &&
+                    task.in_shape[2] == shipped.image_size && task.in_shape[3] == shipped.image_size;
+  require(fits, "restore: --model is required: the task config is for " +
+                    (task.in_shape.size() == 4 ? std::to_string(task.in_shape[2]) + "x" + std::to_string(task.in_shape[3]) +
+                                                     " images with " + std::to_string(task.in_shape[1]) + " channel(s)"
+                                               : std::string("images of unstated size (no measurement.operator.in_shape)")) +
+                    ", and the shipped prior (" + folder + ") works on " + shipped_shape);
+  std::cerr << "restore: no --model given: using the shipped prior " << folder << " (" << shipped_shape << ")\n";
+  return load_model(folder, "", args.get("device"), args.get("precision"), "restore");
+}
+
 }  // namespace
 
 int run_restore(const Argv& argv) {
@@ -69,7 +87,10 @@ int run_restore(const Argv& argv) {
             "reconstruction | truth), <stem>_mask.png or <stem>_kernel.png when the operator has one, <stem>.json (the\n"
             "resolved task config and sampler options, model, seed, NFE, seconds, PSNR/SSIM) and, with --save-every,\n"
             "<stem>_trajectory.png. Everything is checked before the first file is written.");
-  add_model_options(args.option("config", "TASK.yaml", "task config (DPS format; configs/tasks/ has one per task)"))
+  add_model_options(args.option("config", "TASK.yaml", "task config (DPS format; configs/tasks/ has one per task)"), "",
+                    "model folder, model YAML with model_path, a name in configs/models/, or a checkpoint\n"
+                    "(.pt/.safetensors); default: the shipped prior models/fashion-mnist-small when the task's\n"
+                    "images are 32x32 grayscale (Fashion-MNIST tasks in configs/tasks/fmnist/)")
       .option("input", "PATH", "an image (PNG/JPEG) or a folder of images (default: the config's data.root)")
       .option("out", "DIR", "output folder (created if missing)")
       .option("method", "NAME", "sampler (diffinv list samplers); default: the config's conditioning.method (ps = dps)")
@@ -95,7 +116,7 @@ int run_restore(const Argv& argv) {
     std::cout << args.help();
     return 0;
   }
-  for (const char* key : {"config", "model", "out"})
+  for (const char* key : {"config", "out"})
     require(args.given(key), std::string("restore: --") + key + " is required");
   const int steps = args.get_int("steps"), batch = args.get_int("batch"), save_every = args.get_int("save-every");
   require(steps >= 0, "restore: --steps must be >= 1 (or 0 for the sampler's default)");
@@ -127,7 +148,7 @@ int run_restore(const Argv& argv) {
           "restore: --input is required (the task config has no data.root)");
   const std::vector<InputImage> inputs = list_inputs(args.given("input") ? args.get("input") : task.data_root);
 
-  const LoadedModel model = load_model(args, "restore");
+  const LoadedModel model = args.given("model") ? load_model(args, "restore") : load_shipped_prior(args, task);
   Denoiser& denoiser = *model.denoiser;
   const auto sample_shape = denoiser.sample_shape();
   const ImageShape shape{sample_shape[0], sample_shape[1], sample_shape[2]};

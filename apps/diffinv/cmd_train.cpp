@@ -26,8 +26,10 @@ int run_train(const Argv& argv) {
       .option("steps", "N", "total optimizer steps", std::to_string(defaults.steps))
       .option("batch", "N", "batch size", std::to_string(defaults.batch))
       .option("lr", "X", "AdamW learning rate", "1e-4")
+      .option("warmup", "N", "linear learning-rate warm-up over the first N steps (0: none)", "0")
       .option("weight-decay", "X", "AdamW decoupled weight decay", "0")
       .option("ema", "RATE", "EMA decay of the weights", "0.9999")
+      .flag("ema-warmup", "EMA decay min(RATE, (1 + k) / (10 + k)) at step k, so early EMA weights forget the init")
       .option("lambda-vlb", "X", "weight of L_vlb in the hybrid loss", "0.001")
       .option("grad-clip", "X", "max global gradient norm (0: off)", "1.0")
       .option("seed", "S", "seed of the initial weights and of every step's randomness", "0")
@@ -61,6 +63,8 @@ int run_train(const Argv& argv) {
   o.steps = static_cast<long>(args.get_int64("steps"));
   o.batch = args.get_int("batch");
   o.lr = args.get_double("lr");
+  o.warmup = static_cast<long>(args.get_int64("warmup"));
+  o.ema_warmup = args.enabled("ema-warmup");
   o.weight_decay = args.get_double("weight-decay");
   o.ema_rate = args.get_double("ema");
   o.lambda_vlb = args.get_double("lambda-vlb");

@@ -31,6 +31,8 @@ std::string config_candidate(const std::string& name) {
 
 }  // namespace
 
+std::string shipped_prior_folder() { return std::string(DIFFINV_SOURCE_DIR) + "/models/fashion-mnist-small"; }
+
 std::string resolve_model_config(const std::string& name, const std::string& who) {
   const std::string path = config_candidate(name);
   if (!path.empty()) return path;
@@ -56,8 +58,17 @@ c10::ScalarType parse_precision(const std::string& precision, const std::string&
   throw Error(who + ": --precision must be fp32, tf32, bf16 or fp16, got '" + precision + "'");
 }
 
-LoadedModel load_model(const std::string& model, const std::string& model_config, const std::string& device_name,
+LoadedModel load_model(const std::string& model_arg, const std::string& model_config, const std::string& device_name,
                        const std::string& precision, const std::string& who) {
+  namespace fs = std::filesystem;
+  // A model folder (as `diffinv train --out` writes and models/ ships) stands for its config.yaml.
+  std::string model = model_arg;
+  if (fs::is_directory(model_arg)) {
+    model = (fs::path(model_arg) / "config.yaml").string();
+    require(fs::is_regular_file(model), who + ": --model '" + model_arg +
+                                            "' is a folder without config.yaml (a model folder holds config.yaml "
+                                            "and the weights it names)");
+  }
   const torch::Device device(device_name);
   if (device.is_cuda()) {
     require(torch::cuda::is_available(), who + ": --device " + device_name + " but no CUDA device is available");
@@ -121,7 +132,8 @@ Args& add_model_options(Args& args, const std::string& default_model, const std:
   return args
       .option("model", "MODEL",
               model_help.empty()
-                  ? "model YAML with model_path, a name in configs/models/, or a checkpoint (.pt/.safetensors)"
+                  ? "model folder (with config.yaml), model YAML with model_path, a name in configs/models/,\n"
+                    "or a checkpoint (.pt/.safetensors)"
                   : model_help,
               default_model)
       .option("model-config", "YAML", "model config for a checkpoint given to --model (else inferred from its weights)")

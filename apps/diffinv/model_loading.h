@@ -11,6 +11,9 @@
 
 namespace diffinv::cli {
 
+// The prior shipped with diffinv: its folder (models/fashion-mnist-small, holding config.yaml).
+std::string shipped_prior_folder();
+
 // A model YAML path, or a name in configs/models/ ("ffhq256" or "ffhq256.yaml"). Throws naming
 // `who` and the name when neither exists.
 std::string resolve_model_config(const std::string& name, const std::string& who);
@@ -28,7 +31,8 @@ struct LoadedModel {
   std::string fingerprint;  // config source, checkpoint path, size and modification time, precision
 };
 
-// `model`: a .yaml/.yml file or configs/models name (its model_path is the checkpoint), or a
+// `model`: a model folder (its config.yaml), a .yaml/.yml file or configs/models name (its
+// model_path is the checkpoint), or a
 // checkpoint (.pt / .safetensors) whose config comes from `model_config` when given, else is
 // inferred from its keys and shapes (an error says what could not be inferred).
 LoadedModel load_model(const std::string& model, const std::string& model_config, const std::string& device,

@@ -4,12 +4,15 @@
 // record file that a rerun with the same settings reads instead of recomputing.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "diffinv/denoiser.h"
+#include "diffinv/gmm.h"
 #include "diffinv/image_operators.h"
 #include "diffinv/options.h"
+#include "diffinv/sampler.h"
 #include "diffinv/task_config.h"
 
 namespace diffinv {
@@ -24,6 +27,16 @@ struct ImageBenchmarkMethod {
   std::string sampler;  // a name in sampler_table()
   OptionMap options;    // on top of the task's implied options (DPS scale -> zeta)
   int steps = 0;        // 0: ImageBenchmarkConfig::steps, else the sampler's default
+};
+
+// A closed-form estimate scored beside the methods (the demo's A^+ y and Wiener rows): no diffusion
+// prior, no records (recomputed on every run, it is cheap). `estimate` gets the batch's inverse
+// problem and returns [B, C, H, W]; it runs only where the operator is linear.
+struct ImageBenchmarkBaseline {
+  std::string label;
+  std::function<bool(const Operator&)> applies;  // empty: every linear operator
+  std::string requirement;                       // the n/a reason where `applies` is false
+  std::function<Tensor(const InverseProblem&)> estimate;
 };
 
 struct ImageSet {
@@ -42,6 +55,7 @@ ImageSet load_image_set(const std::string& source, ImageShape shape, int64_t lim
 struct ImageBenchmarkConfig {
   std::vector<ImageBenchmarkTask> tasks;
   std::vector<ImageBenchmarkMethod> methods;
+  std::vector<ImageBenchmarkBaseline> baselines;  // rows before the methods, columns after the measurement
   int steps = 0;    // 0: each sampler's default
   int batch = 8;
   int samples = 1;  // posterior samples per image: > 1 also scores their mean and writes a std map
@@ -51,6 +65,11 @@ struct ImageBenchmarkConfig {
   bool progress = true;
   int grid_rows = 8;  // images shown per task grid
 };
+
+// Standard baselines: A^+ y, and the exact posterior mean under a Gaussian prior fitted to training
+// images (fit_gaussian_to_images; the Wiener estimate for the task's operator and noise).
+ImageBenchmarkBaseline pinv_baseline();
+ImageBenchmarkBaseline wiener_baseline(std::shared_ptr<const GaussianMixture> gaussian, ImageShape shape);
 
 struct ImageBenchmarkCell {
   std::string task, method;
@@ -64,7 +83,8 @@ struct ImageBenchmarkCell {
 
 struct ImageBenchmarkResult {
   ImageBenchmarkConfig config;
-  std::vector<ImageBenchmarkCell> cells;  // task-major, methods in order
+  std::vector<std::string> rows;          // baseline labels, then method labels
+  std::vector<ImageBenchmarkCell> cells;  // task-major, rows in order
   int resumed_batches = 0, computed_batches = 0;
   std::string markdown() const;
   std::string csv() const;
@@ -75,7 +95,9 @@ struct ImageBenchmarkResult {
 //   records/<task>/<method>/batch<k>.json   per-image PSNR, SSIM, seconds, NFE (the resume unit)
 //   images/<task>/<method>/<name>.png       reconstructions (with samples > 1 also _mean, _std)
 //   images/<task>/measurement/<name>.png    the measurement; _mask / _kernel when the task has one
-//   grid_<task>.png                         rows: images; columns: truth, measurement, methods
+//   grid_<task>.png                         rows: images; columns (labelled, cells enlarged to about
+//                                           128 px): truth, measurement, baselines, methods (with
+//                                           samples > 1 also each method's mean and std)
 //   table.md, table.csv, results.json
 // Checks every task against the model and every method against every task before it starts; a
 // method that cannot serve a task gets a cell with the reason, not an error.

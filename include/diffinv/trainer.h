@@ -13,9 +13,11 @@
 // run continues bit-for-bit like an uninterrupted one (same device, same thread count).
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "diffinv/common.h"
+#include "diffinv/op_profile.h"
 #include "diffinv/unet.h"
 
 namespace diffinv {
@@ -24,9 +26,11 @@ struct TrainOptions {
   long steps = 10000;          // total optimizer steps (a resumed run continues up to this)
   int batch = 64;
   double lr = 1e-4;            // guided-diffusion's default
+  long warmup = 0;             // linear learning-rate warm-up over this many steps (0: none)
   double weight_decay = 0.0;   // AdamW's decoupled weight decay
   double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_eps = 1e-8;
   double ema_rate = 0.9999;
+  bool ema_warmup = false;     // EMA rate min(ema_rate, (1 + k) / (10 + k)) at step k
   double grad_clip = 1.0;      // max global L2 norm of the gradients (<= 0: off)
   double lambda_vlb = 0.001;   // weight of L_vlb (= vb * T) in the hybrid loss
   uint64_t seed = 0;
@@ -44,6 +48,28 @@ struct TrainResult {
   double last_loss = 0;               // mean loss over the last log interval
   double seconds = 0;                 // wall time of this call's steps
 };
+
+// Wall seconds per phase of the training steps (CPU: ops run synchronously, so the split is exact).
+struct TrainPhaseTimes {
+  double data = 0;       // batch indices, flips, timesteps, noise, q_sample
+  double forward = 0;    // the UNet forward
+  double loss = 0;       // the hybrid loss
+  double backward = 0;   // zeroing the gradients and loss.backward()
+  double optimizer = 0;  // gradient clip and AdamW
+  double ema = 0;        // the EMA update and the loss sums
+};
+
+struct TrainSpeed {
+  long steps = 0;
+  double seconds = 0, images_per_second = 0;
+  TrainPhaseTimes phases;
+  std::map<std::string, OpTotal> ops;  // per op (with profile_ops), see op_profile.h
+};
+
+// Times `steps` optimizer steps of a fresh run (after `warmup_steps` untimed ones) without writing
+// anything: `diffinv bench train`. With profile_ops, also the time of every top-level op.
+TrainSpeed measure_training_speed(const UNetConfig& config, const Tensor& images, const TrainOptions& options,
+                                  long warmup_steps, long steps, bool profile_ops);
 
 // A model config for training: load_unet_config plus a check that image_size, num_channels,
 // num_res_blocks and learn_sigma are set explicitly (their defaults describe 256x256 ImageNet).

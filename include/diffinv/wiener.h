@@ -51,6 +51,16 @@ class ImageViewDenoiser : public Denoiser {
 // float64 inside).
 std::shared_ptr<ImageViewDenoiser> fit_wiener_denoiser(const Tensor& training_images, double ridge = kWienerRidge);
 
+// The exact posterior mean E[x | y] of the Gaussian prior N(m, S) (a one-component mixture of
+// dimension C H W, e.g. fit_gaussian_to_images) for y = A x + N(0, sigma_y^2 I), A a linear image
+// operator over a batch: m + S A^T u with (A S A^T + sigma_y^2 I) u = y - A m, solved by conjugate
+// gradient in float64 to a relative residual of 1e-7 (A S A^T is only applied, never formed, so
+// per-image masks and kernels work). The "Wiener" baseline of the image benchmark and the demo:
+// what the best linear estimator achieves, so a table shows what a diffusion prior adds.
+// Returns [B, C, H, W] in y's floating dtype; throws if CG does not converge.
+Tensor gaussian_posterior_mean(const GaussianMixture& gaussian, const LinearOperator& A, const Tensor& y,
+                               double sigma_y, ImageShape shape);
+
 struct DenoisingMse {
   std::vector<double> sigmas;
   std::vector<double> mse;             // per sigma: mean over images and pixels of (D(x, sigma) - x0)^2

@@ -5,6 +5,7 @@
 
 #include <ATen/ATen.h>
 
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -22,6 +23,7 @@
 #include "diffinv/rng.h"
 #include "diffinv/text_file.h"
 #include "diffinv/training_data.h"
+#include "diffinv/wiener.h"
 
 namespace diffinv {
 
@@ -67,6 +69,22 @@ BatchRecord from_json(const json& j) {
   return r;
 }
 
+// Per-image PSNR / SSIM of estimates [B, C, H, W] against the truth (NaN/Inf read as 0, clamped).
+void score(const Tensor& estimate, const Tensor& clean, double seconds_per_image, double nfe, BatchRecord& rec) {
+  const Tensor x = at::nan_to_num(estimate, 0.0).clamp(-1, 1);
+  const Tensor psnr = psnr_images(x, clean), ssim_v = ssim(x, clean);
+  for (int64_t i = 0; i < x.size(0); ++i) {
+    rec.psnr.push_back(psnr[i].item<double>());
+    rec.ssim.push_back(ssim_v[i].item<double>());
+    rec.seconds.push_back(seconds_per_image);
+    rec.nfe.push_back(nfe);
+    rec.finite.push_back(at::isfinite(estimate[i]).all().item<bool>());
+  }
+}
+
+// The grid's enlargement: cells of about 128 pixels (4x for 32x32 images), never shrunk.
+int64_t grid_scale(int64_t height) { return std::max<int64_t>(1, 128 / std::max<int64_t>(1, height)); }
+
 double mean_of(const std::vector<double>& v) {
   double s = 0;
   int n = 0;
@@ -84,6 +102,14 @@ ImageBenchmarkResult run_image_benchmark(Denoiser& denoiser, const ImageSet& dat
   require(!config.tasks.empty() && !config.methods.empty(), "bench images: give at least one task and one method");
   require(config.batch >= 1 && config.samples >= 1 && config.steps >= 0, "bench images: batch, samples >= 1, steps >= 0");
   require(!config.out_dir.empty(), "bench images: an output folder is needed");
+  {
+    std::set<std::string> labels;
+    for (const auto& b : config.baselines)
+      require(!b.label.empty() && bool(b.estimate) && labels.insert(b.label).second,
+              "bench images: every baseline needs a unique label and an estimate");
+    for (const auto& m : config.methods)
+      require(labels.insert(m.label).second, "bench images: the row label '" + m.label + "' is used twice");
+  }
   const auto sample_shape = denoiser.sample_shape();
   const ImageShape shape{sample_shape[0], sample_shape[1], sample_shape[2]};
   require(data.images.size(1) == shape.channels && data.images.size(2) == shape.height && data.images.size(3) == shape.width,
@@ -91,10 +117,21 @@ ImageBenchmarkResult run_image_benchmark(Denoiser& denoiser, const ImageSet& dat
 
   // Every check before the first file: tasks fit the model, methods exist and their options parse.
   std::vector<std::vector<std::string>> refusal(config.tasks.size(), std::vector<std::string>(config.methods.size()));
+  std::vector<bool> linear_task(config.tasks.size());
+  std::vector<std::vector<std::string>> baseline_refusal(config.tasks.size(),
+                                                         std::vector<std::string>(config.baselines.size()));
   for (size_t t = 0; t < config.tasks.size(); ++t) {
     check_task_fits_model(config.tasks[t].config, shape);
     auto gen = make_generator(0);
     const auto probe = make_operator(config.tasks[t].config, shape, 1, gen);
+    linear_task[t] = dynamic_cast<const LinearOperator*>(probe.get()) != nullptr;
+    for (size_t k = 0; k < config.baselines.size(); ++k) {
+      const std::string why = !linear_task[t] ? "needs a linear operator"
+                              : !config.baselines[k].applies || config.baselines[k].applies(*probe)
+                                  ? ""
+                                  : config.baselines[k].requirement;
+      baseline_refusal[t][k] = why;
+    }
     for (size_t m = 0; m < config.methods.size(); ++m) {
       const auto& method = config.methods[m];
       const SamplerInfo& info = find_sampler(method.sampler);
@@ -155,10 +192,14 @@ ImageBenchmarkResult run_image_benchmark(Denoiser& denoiser, const ImageSet& dat
 
   ImageBenchmarkResult result;
   result.config = config;
+  for (const auto& b : config.baselines) result.rows.push_back(b.label);
+  for (const auto& m : config.methods) result.rows.push_back(m.label);
   for (size_t t = 0; t < config.tasks.size(); ++t) {
     const ImageBenchmarkTask& task = config.tasks[t];
     const fs::path measurement_dir = out / "images" / task.name / "measurement";
     std::vector<Tensor> grid_previews;  // the measurements of the images shown in the grid
+    std::vector<std::vector<Tensor>> baseline_previews(config.baselines.size());
+    std::vector<BatchRecord> baseline_records(config.baselines.size());
     std::vector<std::vector<BatchRecord>> records(config.methods.size());
     for (int64_t b = 0; b < batches; ++b) {
       const int64_t first = b * config.batch, count = std::min<int64_t>(config.batch, n - first);
@@ -177,6 +218,15 @@ ImageBenchmarkResult run_image_benchmark(Denoiser& denoiser, const ImageSet& dat
         if (kernel.defined()) write_png((measurement_dir / (name + "_kernel.png")).string(), (kernel / kernel.max() * 2.0 - 1.0).unsqueeze(0));
       }
       const InverseProblem problem{meas.op.get(), meas.y.to(denoiser.tensor_options().device()), meas.sigma_y};
+      for (size_t k = 0; k < config.baselines.size(); ++k) {
+        if (!baseline_refusal[t][k].empty()) continue;
+        const auto t0 = std::chrono::steady_clock::now();
+        const Tensor estimate = config.baselines[k].estimate(problem).to(at::kCPU, at::kFloat);
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        score(estimate, clean, seconds / double(count), 0, baseline_records[k]);
+        for (int64_t i = 0; i < count && int64_t(baseline_previews[k].size()) < config.grid_rows; ++i)
+          baseline_previews[k].push_back(at::nan_to_num(estimate[i], 0.0).clamp(-1, 1));
+      }
 
       for (size_t m = 0; m < config.methods.size(); ++m) {
         if (!refusal[t][m].empty()) continue;
@@ -208,7 +258,7 @@ ImageBenchmarkResult run_image_benchmark(Denoiser& denoiser, const ImageSet& dat
           nfe += double(r.nfe);
         }
         const Tensor first_sample = at::nan_to_num(samples[0], 0.0).clamp(-1, 1);
-        const Tensor psnr = psnr_images(first_sample, clean), ssim_v = ssim(first_sample, clean);
+        score(samples[0], clean, seconds / double(count), nfe, rec);
         const Tensor all = at::nan_to_num(at::stack(samples), 0.0).clamp(-1, 1);  // [K, B, C, H, W]
         const Tensor mean = all.mean(0), std_map = all.std(0, /*unbiased=*/config.samples > 1);
         const fs::path image_dir = out / "images" / task.name / method.label;
@@ -216,11 +266,6 @@ ImageBenchmarkResult run_image_benchmark(Denoiser& denoiser, const ImageSet& dat
         for (int64_t i = 0; i < count; ++i) {
           const std::string name = names[size_t(i)];
           write_png((image_dir / (name + ".png")).string(), first_sample[i]);
-          rec.psnr.push_back(psnr[i].item<double>());
-          rec.ssim.push_back(ssim_v[i].item<double>());
-          rec.seconds.push_back(seconds / double(count));
-          rec.nfe.push_back(nfe);
-          rec.finite.push_back(at::isfinite(samples[0][i]).all().item<bool>());
           if (config.samples > 1) {
             write_png((image_dir / (name + "_mean.png")).string(), mean[i]);
             write_png((image_dir / (name + "_std.png")).string(), std_map[i].clamp(0, 1) * 2.0 - 1.0);
@@ -237,17 +282,20 @@ ImageBenchmarkResult run_image_benchmark(Denoiser& denoiser, const ImageSet& dat
       }
     }
 
-    for (size_t m = 0; m < config.methods.size(); ++m) {
+    for (size_t row = 0; row < result.rows.size(); ++row) {
+      const bool is_baseline = row < config.baselines.size();
+      const size_t m = row - (is_baseline ? 0 : config.baselines.size());
       ImageBenchmarkCell cell;
       cell.task = task.name;
-      cell.method = config.methods[m].label;
-      if (!refusal[t][m].empty()) {
-        cell.status = refusal[t][m];
+      cell.method = result.rows[row];
+      const std::string why = is_baseline ? baseline_refusal[t][row] : refusal[t][m];
+      if (!why.empty()) {
+        cell.status = why;
         result.cells.push_back(cell);
         continue;
       }
       BatchRecord all;
-      for (const auto& r : records[m]) {
+      for (const auto& r : is_baseline ? std::vector<BatchRecord>{baseline_records[row]} : records[m]) {
         for (auto [dst, src] : {std::pair{&all.psnr, &r.psnr}, {&all.ssim, &r.ssim}, {&all.seconds, &r.seconds},
                                 {&all.nfe, &r.nfe}, {&all.psnr_of_mean, &r.psnr_of_mean},
                                 {&all.ssim_of_mean, &r.ssim_of_mean}, {&all.mean_std, &r.mean_std}})
@@ -267,18 +315,36 @@ ImageBenchmarkResult run_image_benchmark(Denoiser& denoiser, const ImageSet& dat
       result.cells.push_back(cell);
     }
 
-    // The task's grid: truth | measurement | one column per method that ran.
-    std::vector<Tensor> rows;
+    // The task's grid: truth | measurement | baselines | one column per method that ran (and its
+    // posterior mean and std with several samples).
+    std::vector<std::string> labels = {"truth", "measurement"};
+    for (size_t k = 0; k < config.baselines.size(); ++k)
+      if (baseline_refusal[t][k].empty()) labels.push_back(config.baselines[k].label);
+    for (size_t m = 0; m < config.methods.size(); ++m)
+      if (refusal[t][m].empty()) {
+        labels.push_back(config.methods[m].label);
+        if (config.samples > 1) {
+          labels.push_back(config.methods[m].label + " mean of " + std::to_string(config.samples));
+          labels.push_back(config.methods[m].label + " std (white = 1)");
+        }
+      }
+    std::vector<std::vector<Tensor>> rows;
     const int64_t shown = std::min<int64_t>(n, config.grid_rows);
     for (int64_t i = 0; i < shown; ++i) {
       const std::string name = data.names[size_t(i)];
-      std::vector<Tensor> panels = {data.images[i], grid_previews[size_t(i)]};
+      std::vector<Tensor> cells = {data.images[i], grid_previews[size_t(i)]};
+      for (size_t k = 0; k < config.baselines.size(); ++k)
+        if (baseline_refusal[t][k].empty()) cells.push_back(baseline_previews[k][size_t(i)]);
       for (size_t m = 0; m < config.methods.size(); ++m)
-        if (refusal[t][m].empty())
-          panels.push_back(read_image((out / "images" / task.name / config.methods[m].label / (name + ".png")).string())[0]);
-      rows.push_back(side_by_side(panels));
+        if (refusal[t][m].empty()) {
+          const fs::path dir = out / "images" / task.name / config.methods[m].label;
+          cells.push_back(read_image((dir / (name + ".png")).string())[0]);
+          if (config.samples > 1)
+            for (const char* suffix : {"_mean.png", "_std.png"}) cells.push_back(read_image((dir / (name + suffix)).string())[0]);
+        }
+      rows.push_back(cells);
     }
-    write_png((out / ("grid_" + task.name + ".png")).string(), stack_rows(rows));
+    write_png((out / ("grid_" + task.name + ".png")).string(), labelled_grid(labels, rows, grid_scale(shape.height)));
   }
   bar.finish();
   write_text_file((out / "table.md").string(), result.markdown());
@@ -321,6 +387,23 @@ ImageSet load_image_set(const std::string& source, ImageShape shape, int64_t lim
   return set;
 }
 
+ImageBenchmarkBaseline pinv_baseline() {
+  // Exact operators only (an SVD, or Fourier for a circular blur): on a reflect-padded blur the
+  // pseudo-inverse is a CG solve of the normal equations that does not converge, and its noise
+  // amplification is no baseline worth showing; such tasks get an n/a cell.
+  const auto exact = [](const Operator& op) {
+    return dynamic_cast<const SvdOperator*>(&op) != nullptr || dynamic_cast<const CircularConvolutionOperator*>(&op) != nullptr;
+  };
+  return {"A^+ y", exact, "needs an exact pseudo-inverse (an SVD or a circular blur)", [](const InverseProblem& p) { return p.linear("the A^+ y baseline").pinv(p.y); }};
+}
+
+ImageBenchmarkBaseline wiener_baseline(std::shared_ptr<const GaussianMixture> gaussian, ImageShape shape) {
+  require(gaussian != nullptr, "the Wiener baseline needs a fitted Gaussian");
+  return {"Wiener (Gaussian prior)", {}, "", [gaussian, shape](const InverseProblem& p) {
+            return gaussian_posterior_mean(*gaussian, p.linear("the Wiener baseline"), p.y, p.sigma_y, shape);
+          }};
+}
+
 std::string ImageBenchmarkResult::markdown() const {
   // One table: methods as rows, tasks as columns, `text` of each served cell.
   const auto table = [&](const std::string& title, const std::function<std::string(const ImageBenchmarkCell&)>& text) {
@@ -330,10 +413,10 @@ std::string ImageBenchmarkResult::markdown() const {
     o << "\n|---|";
     for (size_t t = 0; t < config.tasks.size(); ++t) o << "---|";
     o << "\n";
-    for (size_t m = 0; m < config.methods.size(); ++m) {
-      o << "| " << config.methods[m].label << " |";
+    for (size_t m = 0; m < rows.size(); ++m) {
+      o << "| " << rows[m] << " |";
       for (size_t t = 0; t < config.tasks.size(); ++t) {
-        const auto& c = cells[t * config.methods.size() + m];
+        const auto& c = cells[t * rows.size() + m];
         o << " " << (c.status != "ok" ? "n/a" : text(c)) << " |";
       }
       o << "\n";

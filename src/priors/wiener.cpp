@@ -58,6 +58,33 @@ std::shared_ptr<ImageViewDenoiser> fit_wiener_denoiser(const Tensor& training_im
   return std::make_shared<ImageViewDenoiser>(std::move(gaussian), shape);
 }
 
+Tensor gaussian_posterior_mean(const GaussianMixture& gaussian, const LinearOperator& A, const Tensor& y,
+                               double sigma_y, ImageShape shape) {
+  const int64_t d = shape.numel();
+  require(gaussian.num_components() == 1 && gaussian.dim() == d,
+          "the Gaussian posterior mean needs one Gaussian of dimension " + std::to_string(d) + " for images " + shape.str());
+  require(std::isfinite(sigma_y) && sigma_y >= 0, "the Gaussian posterior mean needs a finite sigma_y >= 0");
+  require(y.dim() >= 1 && y.size(0) >= 1, "the Gaussian posterior mean needs a batch of measurements");
+  const int64_t b = y.size(0);
+  const auto f64 = y.options().dtype(at::kDouble);
+  const Tensor mean = gaussian.means()[0].to(f64).view({1, shape.channels, shape.height, shape.width}).expand(
+      {b, shape.channels, shape.height, shape.width});
+  const Tensor cov = gaussian.covariances()[0].to(f64);
+  const auto apply_cov = [&](const Tensor& x) { return at::matmul(x.reshape({b, d}), cov).view(x.sizes()); };  // S = S^T
+  ConjugateGradientOptions options;
+  options.tolerance = 1e-7;
+  options.max_iterations = 20000;
+  options.warn = false;
+  bool converged = false;
+  const double noise_var = sigma_y * sigma_y;
+  const Tensor u = conjugate_gradient(
+      [&](const Tensor& v) { return A.forward(apply_cov(A.adjoint(v))) + noise_var * v; },
+      y.to(at::kDouble) - A.forward(mean.contiguous()), options, &converged);
+  require(converged, "the Gaussian posterior mean: conjugate gradient did not reach a relative residual of 1e-7 in "
+                     "20000 iterations");
+  return (mean + apply_cov(A.adjoint(u))).to(y.scalar_type());
+}
+
 DenoisingMse denoising_mse(Denoiser& denoiser, const Tensor& images, const std::vector<double>& sigmas, int64_t batch,
                            at::Generator& gen, const std::function<void(long, long)>& progress) {
   require(images.dim() == 4 && images.size(0) >= 1, "denoising MSE needs images [N, C, H, W], got " + shape_string(images));

@@ -11,9 +11,12 @@
 #include <map>
 #include <sstream>
 #include <tuple>
+#include <array>
+#include <memory>
 
 #include "diffinv/checkpoint.h"
 #include "diffinv/diffusion_loss.h"
+#include "diffinv/op_profile.h"
 #include "diffinv/progress.h"
 #include "diffinv/rng.h"
 #include "diffinv/schedule.h"
@@ -44,7 +47,7 @@ std::string fmt(double v) {
 std::map<std::string, std::string> run_settings(const UNetConfig& config, const TrainOptions& o) {
   UNetConfig c = config;
   c.model_path.clear();
-  return {{"config", c.to_yaml()},
+  std::map<std::string, std::string> s = {{"config", c.to_yaml()},
           {"batch", std::to_string(o.batch)},
           {"lr", fmt(o.lr)},
           {"weight_decay", fmt(o.weight_decay)},
@@ -55,6 +58,10 @@ std::map<std::string, std::string> run_settings(const UNetConfig& config, const 
           {"seed", std::to_string(o.seed)},
           {"flip", o.flip ? "true" : "false"},
           {"data", o.data_description}};
+  // Recorded only when used, so runs from before these options resume unchanged.
+  if (o.warmup > 0) s["warmup"] = std::to_string(o.warmup);
+  if (o.ema_warmup) s["ema_warmup"] = "true";
+  return s;
 }
 
 // guided-diffusion zero-initialises the last convolution of every ResBlock, every attention
@@ -72,20 +79,54 @@ void zero_init_output_layers(UNetModel& model) {
   }
 }
 
+// Parameters, gradients, AdamW moments and the EMA as flat buffers: each model parameter is a view
+// into `params` and its .grad() a view into `grads`, so the gradient clip, AdamW and the EMA are a
+// dozen ops over one tensor instead of a dozen per parameter tensor.
 struct TrainState {
   std::vector<std::string> names;
-  std::vector<Tensor> params, ema, adam_m, adam_v;
+  std::vector<Tensor> views;  // the model's parameters (views into `params`)
+  std::vector<int64_t> offsets;
+  Tensor params, grads, ema, adam_m, adam_v;
+
   // The tensors of a checkpoint, by key prefix.
-  std::vector<std::pair<std::string, std::vector<Tensor>*>> groups() {
+  std::vector<std::pair<std::string, Tensor*>> groups() {
     return {{"model.", &params}, {"ema.", &ema}, {"adam_m.", &adam_m}, {"adam_v.", &adam_v}};
   }
+  Tensor slice(const Tensor& flat, size_t i) const {
+    return flat.narrow(0, offsets[i], views[i].numel()).view(views[i].sizes());
+  }
 };
+
+TrainState flatten_parameters(UNetModel& model, const torch::TensorOptions& options) {
+  torch::NoGradGuard g;
+  TrainState s;
+  int64_t total = 0;
+  for (auto& item : model->named_parameters()) {
+    s.names.push_back(item.key());
+    s.views.push_back(item.value());
+    s.offsets.push_back(total);
+    total += item.value().numel();
+  }
+  s.params = torch::empty({total}, options);
+  s.grads = torch::zeros({total}, options);
+  for (size_t i = 0; i < s.views.size(); ++i) {
+    Tensor view = s.slice(s.params, i);
+    view.copy_(s.views[i]);
+    s.views[i].set_data(view);
+    // Backward accumulates into a defined gradient in place (AccumulateGrad, grad mode off).
+    s.views[i].mutable_grad() = s.slice(s.grads, i);
+  }
+  s.ema = s.params.clone();
+  s.adam_m = torch::zeros_like(s.params);
+  s.adam_v = torch::zeros_like(s.params);
+  return s;
+}
 
 StateDict ema_state_dict(const UNetModel& model, const TrainState& s) {
   StateDict full = module_state_dict(*model);
   for (auto& [key, value] : full.entries)
     for (size_t i = 0; i < s.names.size(); ++i)
-      if (s.names[i] == key) value = s.ema[i].detach().to(torch::kCPU);
+      if (s.names[i] == key) value = s.slice(s.ema, i).to(torch::kCPU);
   return full;
 }
 
@@ -96,8 +137,8 @@ void save_run(const std::string& dir, const UNetModel& model, TrainState& s, lon
   ck.metadata["format"] = "diffinv-train-1";
   ck.metadata["step"] = std::to_string(step);
   ck.metadata["seconds"] = fmt(seconds);
-  for (const auto& [prefix, tensors] : s.groups())
-    for (size_t i = 0; i < s.names.size(); ++i) ck.add(prefix + s.names[i], (*tensors)[i]);
+  for (const auto& [prefix, flat] : s.groups())
+    for (size_t i = 0; i < s.names.size(); ++i) ck.add(prefix + s.names[i], s.slice(*flat, i));
   save_safetensors(ck, (fs::path(dir) / "checkpoint.safetensors").string());
   StateDict ema = ema_state_dict(model, s);
   ema.metadata["step"] = std::to_string(step);
@@ -117,17 +158,24 @@ std::pair<long, double> load_run(const std::string& dir, TrainState& s,
   };
   require(meta("format") == "diffinv-train-1", path + ": unknown checkpoint format '" + meta("format") + "'");
   for (const auto& [key, want] : settings) {
-    const std::string got = meta(key);
+    const auto it = ck.metadata.find(key);
+    const std::string got = it == ck.metadata.end() ? "(not set)" : it->second;
     const std::string values = key == "config" ? "" : " ('" + got + "' there, '" + want + "' now)";
     require(got == want, "--resume: the run in " + dir + " was trained with a different " +
                              (key == "config" ? "model config" : key) + values + "; resuming must use the same settings");
   }
+  for (const std::string key : {"warmup", "ema_warmup"}) {
+    const auto it = ck.metadata.find(key);
+    require(it == ck.metadata.end() || settings.count(key), "--resume: the run in " + dir + " was trained with " +
+                                                                key + " " + (it == ck.metadata.end() ? "" : it->second) +
+                                                                "; resuming must use the same settings");
+  }
   torch::NoGradGuard g;
-  for (const auto& [prefix, tensors] : s.groups())
+  for (const auto& [prefix, flat] : s.groups())
     for (size_t i = 0; i < s.names.size(); ++i) {
       const Tensor& v = ck.at(prefix + s.names[i]);
-      require(v.sizes() == (*tensors)[i].sizes(), path + ": '" + prefix + s.names[i] + "' has the wrong shape");
-      (*tensors)[i].copy_(v);
+      require(v.sizes() == s.views[i].sizes(), path + ": '" + prefix + s.names[i] + "' has the wrong shape");
+      s.slice(*flat, i).copy_(v);
     }
   return {static_cast<long>(parse_integer(meta("step"), path + " step")), parse_number(meta("seconds"), path + " seconds")};
 }
@@ -159,9 +207,10 @@ UNetConfig load_training_config(const std::string& yaml_path) {
   return config;
 }
 
-TrainResult train_unet(const UNetConfig& config, const Tensor& images, const std::string& out_dir,
-                       const TrainOptions& o) {
-  torch::AutoGradMode grad_mode(true);  // whatever the caller's mode
+namespace {
+
+// Every check of a training run's inputs, before anything is allocated or written.
+void check_training_inputs(const UNetConfig& config, const Tensor& images, const TrainOptions& o) {
   config.validate();
   require(images.dim() == 4 && images.size(1) == config.in_channels && images.size(2) == config.image_size &&
               images.size(3) == config.image_size,
@@ -171,15 +220,127 @@ TrainResult train_unet(const UNetConfig& config, const Tensor& images, const std
   require(images.size(0) >= 1, "train: no training images");
   require(o.steps >= 1 && o.batch >= 1, "train: --steps and --batch must be positive");
   require(o.lr > 0 && o.ema_rate >= 0 && o.ema_rate < 1, "train: need --lr > 0 and 0 <= --ema < 1");
+  require(o.warmup >= 0, "train: --warmup must be >= 0");
   require(o.save_every >= 0 && o.log_every >= 1, "train: need --save-every >= 0 and --log-every >= 1");
   const torch::Device device(o.device);
   require(device.is_cpu() || device.is_cuda(), "train: --device must be cpu or cuda[:N], got '" + o.device + "'");
-  if (device.is_cuda()) {
+  if (device.is_cuda())
     require(torch::cuda::is_available(), "train: --device " + o.device + " but no CUDA device is available");
-    // Reproducible runs (and resumes) on a GPU: deterministic cuDNN kernels, no autotuning.
-    at::globalContext().setDeterministicCuDNN(true);
-    at::globalContext().setBenchmarkCuDNN(false);
+}
+
+double seconds_since(std::chrono::steady_clock::time_point& t) {
+  const auto now = std::chrono::steady_clock::now();
+  const double s = std::chrono::duration<double>(now - t).count();
+  t = now;
+  return s;
+}
+
+// The model, its optimizer state and the data on the device; step(k) is optimizer step k.
+class Trainer {
+ public:
+  Trainer(const UNetConfig& config, const Tensor& images, const TrainOptions& o)
+      : o_(o),
+        device_(o.device),
+        schedule_(parse_beta_schedule(config.noise_schedule), config.diffusion_steps),
+        loss_fn_(schedule_, device_, o.lambda_vlb),
+        model_(nullptr) {
+    if (device_.is_cuda()) {
+      // Reproducible runs (and resumes) on a GPU: deterministic cuDNN kernels, no autotuning.
+      at::globalContext().setDeterministicCuDNN(true);
+      at::globalContext().setBenchmarkCuDNN(false);
+    }
+    // The initial weights depend on the seed only.
+    torch::manual_seed(o.seed);
+    model_ = UNetModel(config);
+    zero_init_output_layers(model_);
+    model_->to(device_);
+    model_->train();
+    state_ = flatten_parameters(model_, torch::TensorOptions().dtype(torch::kFloat).device(device_));
+    // The whole data set lives on the device: no host-to-device copy (and sync) per step.
+    data_ = images.to(device_, torch::kFloat).contiguous();
+    sums_ = torch::zeros({3}, dev_f());
   }
+
+  TrainState& state() { return state_; }
+  const UNetModel& model() const { return model_; }
+
+  // One optimizer step; adds each phase's wall time to `times` when given (the CPU runs ops
+  // synchronously; on a GPU the phases would need a synchronisation each and are not split).
+  void step(long step, TrainPhaseTimes* times = nullptr) {
+    auto t = std::chrono::steady_clock::now();
+    auto phase = [&](double TrainPhaseTimes::*field) {
+      if (times != nullptr) times->*field += seconds_since(t);
+    };
+    // This step's randomness depends on (seed, step) only.
+    auto gen = make_generator(mix_seed(o_.seed, step, 0), device_);
+    torch::manual_seed(mix_seed(o_.seed, step, 1));  // dropout
+    const int64_t n = data_.size(0), T = schedule_.num_steps();
+    Tensor x0 = data_.index_select(0, torch::randint(n, {o_.batch}, gen, dev_l()));
+    if (o_.flip) {
+      const Tensor mask = (torch::rand({o_.batch, 1, 1, 1}, gen, dev_f()) < 0.5);
+      x0 = torch::where(mask, x0.flip({3}), x0);
+    }
+    const Tensor timesteps = torch::randint(T, {o_.batch}, gen, dev_l());
+    const Tensor noise = diffinv::randn_like(x0, gen);
+    const Tensor x_t = loss_fn_.q_sample(x0, timesteps, noise);
+    phase(&TrainPhaseTimes::data);
+    const Tensor output = model_->forward(x_t, timesteps.to(torch::kFloat));
+    phase(&TrainPhaseTimes::forward);
+    const DiffusionLossTerms terms = loss_fn_(output, x0, x_t, timesteps, noise);
+    const Tensor loss = terms.loss.mean();
+    phase(&TrainPhaseTimes::loss);
+    state_.grads.zero_();
+    loss.backward();
+    phase(&TrainPhaseTimes::backward);
+
+    torch::NoGradGuard g;
+    Tensor& grads = state_.grads;
+    if (o_.grad_clip > 0)  // torch.nn.utils.clip_grad_norm_ without reading the norm back to the host
+      grads.mul_((o_.grad_clip / (grads.norm(2) + 1e-6)).clamp_max(1.0));
+    // AdamW (Loshchilov & Hutter), as torch.optim.AdamW, with a linear learning-rate warm-up.
+    const double k = double(step + 1);
+    const double lr = o_.warmup > 0 ? o_.lr * std::min(1.0, k / double(o_.warmup)) : o_.lr;
+    const double bc1 = 1 - std::pow(o_.adam_beta1, k), bc2 = 1 - std::pow(o_.adam_beta2, k);
+    Tensor& p = state_.params;
+    if (o_.weight_decay > 0) p.mul_(1 - lr * o_.weight_decay);
+    state_.adam_m.mul_(o_.adam_beta1).add_(grads, 1 - o_.adam_beta1);
+    state_.adam_v.mul_(o_.adam_beta2).addcmul_(grads, grads, 1 - o_.adam_beta2);
+    p.addcdiv_(state_.adam_m, (state_.adam_v.sqrt() / std::sqrt(bc2)).add_(o_.adam_eps), -lr / bc1);
+    phase(&TrainPhaseTimes::optimizer);
+    // EMA warm-up (as in score_sde / DDPM's TF code): rate min(ema, (1 + k) / (10 + k)), so early
+    // EMA weights are not dominated by the random initialisation.
+    const double rate = o_.ema_warmup ? std::min(o_.ema_rate, (1 + k) / (10 + k)) : o_.ema_rate;
+    state_.ema.mul_(rate).add_(p, 1 - rate);
+    sums_ += torch::stack({loss.detach(), terms.mse.mean().detach(), terms.vb.mean().detach()});
+    phase(&TrainPhaseTimes::ema);
+  }
+
+  // Mean loss, mse and vb since the last call (reads them back to the host).
+  std::array<double, 3> take_means(long steps) {
+    const Tensor means = (sums_ / double(std::max(1L, steps))).to(torch::kCPU, torch::kDouble);
+    sums_.zero_();
+    return {means[0].item<double>(), means[1].item<double>(), means[2].item<double>()};
+  }
+
+ private:
+  torch::TensorOptions dev_f() const { return torch::TensorOptions().dtype(torch::kFloat).device(device_); }
+  torch::TensorOptions dev_l() const { return torch::TensorOptions().dtype(torch::kLong).device(device_); }
+
+  TrainOptions o_;
+  torch::Device device_;
+  DiscreteSchedule schedule_;
+  DiffusionLoss loss_fn_;
+  UNetModel model_;
+  TrainState state_;
+  Tensor data_, sums_;  // sums_: loss, mse, vb summed over the log interval
+};
+
+}  // namespace
+
+TrainResult train_unet(const UNetConfig& config, const Tensor& images, const std::string& out_dir,
+                       const TrainOptions& o) {
+  torch::AutoGradMode grad_mode(true);  // whatever the caller's mode
+  check_training_inputs(config, images, o);
 
   // The output folder: refuse to overwrite a run, check that it is writable.
   std::error_code ec;
@@ -191,6 +352,7 @@ TrainResult train_unet(const UNetConfig& config, const Tensor& images, const std
   require(o.resume || !fs::exists(ckpt_path), "train: " + out_dir +
                                                   " already holds a training run; use --resume to continue it or "
                                                   "choose another --out");
+  require(!o.resume || fs::exists(ckpt_path), "train: --resume but " + ckpt_path + " does not exist");
   UNetConfig saved = config;
   saved.model_path = "ema.safetensors";
   try {
@@ -199,31 +361,14 @@ TrainResult train_unet(const UNetConfig& config, const Tensor& images, const std
     throw Error("train: the output folder '" + out_dir + "' is not writable");
   }
 
-  // Model, EMA and AdamW state. The initial weights depend on the seed only.
-  torch::manual_seed(o.seed);
-  UNetModel model(config);
-  zero_init_output_layers(model);
-  model->to(device);
-  model->train();
-  TrainState s;
-  {
-    torch::NoGradGuard g;
-    for (auto& item : model->named_parameters()) {
-      s.names.push_back(item.key());
-      s.params.push_back(item.value());
-      s.ema.push_back(item.value().detach().clone());
-      s.adam_m.push_back(torch::zeros_like(item.value()));
-      s.adam_v.push_back(torch::zeros_like(item.value()));
-    }
-  }
+  Trainer trainer(config, images, o);
   const auto settings = run_settings(config, o);
   long start = 0;
   double seconds_before = 0;
-  if (o.resume && fs::exists(ckpt_path)) {
-    std::tie(start, seconds_before) = load_run(out_dir, s, settings);
+  if (o.resume) {
+    std::tie(start, seconds_before) = load_run(out_dir, trainer.state(), settings);
     truncate_log(log_path, start);
   } else {
-    require(!o.resume, "train: --resume but " + ckpt_path + " does not exist");
     write_text_file(log_path, std::string(kLogHeader) + "\n");
   }
   TrainResult result;
@@ -231,75 +376,24 @@ TrainResult train_unet(const UNetConfig& config, const Tensor& images, const std
   require(start < o.steps, "train: the run in " + out_dir + " is already at step " + std::to_string(start) +
                                " (ask for more --steps to continue it)");
 
-  const DiscreteSchedule schedule(parse_beta_schedule(config.noise_schedule), config.diffusion_steps);
-  const DiffusionLoss loss_fn(schedule, device, o.lambda_vlb);
-  const int64_t n = images.size(0), T = schedule.num_steps();
-  const auto dev_f = torch::TensorOptions().dtype(torch::kFloat).device(device);
-  const auto dev_l = torch::TensorOptions().dtype(torch::kLong).device(device);
-  // The whole data set lives on the device: no host-to-device copy (and sync) per step.
-  const Tensor data = images.to(device, torch::kFloat).contiguous();
-
   std::ofstream log(log_path, std::ios::app);
   require(log.good(), "train: cannot append to " + log_path);
   ProgressBar bar(o.steps - start, o.progress);
-  Tensor sum_loss = torch::zeros({3}, dev_f);  // loss, mse, vb summed over the log interval
   long interval_steps = 0;
   const auto t_start = std::chrono::steady_clock::now();
   auto t_interval = t_start;
   std::string label = "step " + std::to_string(start);
 
   for (long step = start; step < o.steps; ++step) {
-    // This step's randomness depends on (seed, step) only.
-    auto gen = make_generator(mix_seed(o.seed, step, 0), device);
-    torch::manual_seed(mix_seed(o.seed, step, 1));  // dropout
-    Tensor x0 = data.index_select(0, torch::randint(n, {o.batch}, gen, dev_l));
-    if (o.flip) {
-      const Tensor mask = (torch::rand({o.batch, 1, 1, 1}, gen, dev_f) < 0.5);
-      x0 = torch::where(mask, x0.flip({3}), x0);
-    }
-    const Tensor t = torch::randint(T, {o.batch}, gen, dev_l);
-    const Tensor noise = diffinv::randn_like(x0, gen);
-    const Tensor x_t = loss_fn.q_sample(x0, t, noise);
-    const DiffusionLossTerms terms = loss_fn(model->forward(x_t, t.to(torch::kFloat)), x0, x_t, t, noise);
-    const Tensor loss = terms.loss.mean();
-    for (auto& p : s.params) p.mutable_grad() = Tensor();
-    loss.backward();
-
-    {
-      torch::NoGradGuard g;
-      std::vector<Tensor> grads;
-      for (auto& p : s.params)
-        grads.push_back(p.grad().defined() ? p.grad() : torch::zeros_like(p));
-      if (o.grad_clip > 0) {
-        // torch.nn.utils.clip_grad_norm_ without reading the norm back to the host.
-        std::vector<Tensor> norms;
-        for (const auto& gr : grads) norms.push_back(gr.norm(2));
-        const Tensor coef = (o.grad_clip / (torch::stack(norms).norm(2) + 1e-6)).clamp_max(1.0);
-        for (auto& gr : grads) gr.mul_(coef);
-      }
-      // AdamW (Loshchilov & Hutter), as torch.optim.AdamW.
-      const double k = double(step + 1);
-      const double bc1 = 1 - std::pow(o.adam_beta1, k), bc2 = 1 - std::pow(o.adam_beta2, k);
-      for (size_t i = 0; i < s.params.size(); ++i) {
-        Tensor& p = s.params[i];
-        if (o.weight_decay > 0) p.mul_(1 - o.lr * o.weight_decay);
-        s.adam_m[i].mul_(o.adam_beta1).add_(grads[i], 1 - o.adam_beta1);
-        s.adam_v[i].mul_(o.adam_beta2).addcmul_(grads[i], grads[i], 1 - o.adam_beta2);
-        const Tensor denom = (s.adam_v[i].sqrt() / std::sqrt(bc2)).add_(o.adam_eps);
-        p.addcdiv_(s.adam_m[i], denom, -o.lr / bc1);
-        s.ema[i].mul_(o.ema_rate).add_(p, 1 - o.ema_rate);
-      }
-      sum_loss += torch::stack({loss.detach(), terms.mse.mean().detach(), terms.vb.mean().detach()});
-    }
+    trainer.step(step);
     ++interval_steps;
     const long done = step + 1;
     const auto now = std::chrono::steady_clock::now();
     if (done % o.log_every == 0 || done == o.steps) {
-      const Tensor means = (sum_loss / double(interval_steps)).to(torch::kCPU, torch::kDouble);
+      const auto m = trainer.take_means(interval_steps);
       const double dt = std::chrono::duration<double>(now - t_interval).count();
       const double elapsed = seconds_before + std::chrono::duration<double>(now - t_start).count();
       const double ips = double(interval_steps) * o.batch / std::max(dt, 1e-9);
-      const double* m = means.data_ptr<double>();
       log << done << "," << std::setprecision(6) << m[0] << "," << m[1] << "," << m[2] << "," << std::fixed
           << std::setprecision(2) << elapsed << "," << ips << std::defaultfloat << "\n";
       log.flush();
@@ -308,19 +402,39 @@ TrainResult train_unet(const UNetConfig& config, const Tensor& images, const std
       char buf[64];
       std::snprintf(buf, sizeof buf, "loss %.4f %.1f img/s", m[0], ips);
       label = buf;
-      sum_loss.zero_();
       interval_steps = 0;
       t_interval = now;
     }
     if ((o.save_every > 0 && done % o.save_every == 0) || done == o.steps)
-      save_run(out_dir, model, s, done, seconds_before + std::chrono::duration<double>(now - t_start).count(),
-               settings);
+      save_run(out_dir, trainer.model(), trainer.state(), done,
+               seconds_before + std::chrono::duration<double>(now - t_start).count(), settings);
     bar.update(done - start, label);
     result.end_step = done;
   }
   bar.finish();
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   return result;
+}
+
+TrainSpeed measure_training_speed(const UNetConfig& config, const Tensor& images, const TrainOptions& o,
+                                  long warmup_steps, long steps, bool profile_ops) {
+  torch::AutoGradMode grad_mode(true);
+  check_training_inputs(config, images, o);
+  require(warmup_steps >= 0 && steps >= 1, "bench train: need --warmup-steps >= 0 and --steps >= 1");
+  Trainer trainer(config, images, o);
+  for (long k = 0; k < warmup_steps; ++k) trainer.step(k);
+  TrainSpeed speed;
+  std::unique_ptr<OpProfile> ops;
+  if (profile_ops) ops = std::make_unique<OpProfile>();
+  const auto t0 = std::chrono::steady_clock::now();
+  for (long k = warmup_steps; k < warmup_steps + steps; ++k) trainer.step(k, &speed.phases);
+  trainer.take_means(steps);  // waits for the device
+  speed.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  speed.steps = steps;
+  speed.images_per_second = double(steps * o.batch) / speed.seconds;
+  if (ops)
+    for (const auto& [name, total] : ops->totals()) speed.ops[name] = total;
+  return speed;
 }
 
 }  // namespace diffinv
