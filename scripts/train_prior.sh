@@ -7,8 +7,10 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="$root/runs/fmnist-small"
 steps="${1:-200000}"
 resume=(); [ -f "$out/checkpoint.safetensors" ] && resume=(--resume)
-# OpenMP's default (spinning) wait policy: OMP_WAIT_POLICY=PASSIVE costs 15% here (99 vs 116 images/s);
-# run other work beside it under `nice`.
+# OMP_WAIT_POLICY=PASSIVE costs 15% on free cores (99 vs 116 images/s), but with the default spinning
+# policy any other process on the two cores stalls every barrier of the training step (measured: 17-25
+# images/s while a test or an evaluation ran beside it). Export OMP_WAIT_POLICY=ACTIVE for a quiet machine.
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 exec "${DIFFINV_BIN:-$root/build/diffinv}" --threads 2 train --config "$root/configs/models/fashion-mnist-small.yaml" \
   --data fashion-mnist --out "$out" --steps "$steps" --batch 64 --lr 5e-4 --warmup 200 \
   --ema 0.9995 --ema-warmup --save-every 250 --log-every 50 --seed 0 --no-progress "${resume[@]}"

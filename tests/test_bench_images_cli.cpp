@@ -52,6 +52,7 @@ TEST(BenchImagesCli, TableRecordsGridsAndResume) {
     EXPECT_EQ(c["nfe"].get<double>(), 2 * 2) << c;  // 2 steps x 2 samples
     EXPECT_GT(c["mean_std"].get<double>(), 0) << c;  // two different posterior samples
     EXPECT_EQ(c["non_finite"], 0) << c;
+    EXPECT_GT(c["psnr_ci95"].get<double>(), 0) << c;  // three different images
   }
   EXPECT_EQ(results["config"]["methods"][1]["options"]["zeta"], "0.5");
   // Grid of phase retrieval: truth | measurement | dps, dps mean, dps std (ddnm refused; 2 samples),

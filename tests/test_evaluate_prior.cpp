@@ -230,12 +230,16 @@ TEST(EvaluatePrior, CliRandomUNetLosesToWiener) {
 TEST(EvaluatePrior, CliSampleWritesGrid) {
   const fs::path dir = fresh_dir("sample");
   const std::string out = (dir / "grid.png").string();
-  const CliResult r = run_cli("--threads 1 sample --quiet --model plain_small --n 4 --steps 3 --nrow 3 --out " + out);
+  const CliResult r =
+      run_cli("--threads 1 sample --quiet --model plain_small --n 4 --steps 3 --nrow 3 --scale 2 --out " + out);
   ASSERT_EQ(r.status, 0) << r.output;
   const Tensor grid = read_image(out);
-  ASSERT_EQ(grid.sizes(), (std::vector<int64_t>{1, 3, 2 * 32 + 2, 3 * 32 + 2 * 2}));  // 2 rows of 3 cells
-  EXPECT_TRUE(grid[0].narrow(1, 34, 32).narrow(2, 34, 32).eq(1).all().item<bool>());  // empty cells are white
-  EXPECT_FALSE(grid[0].narrow(1, 0, 32).narrow(2, 0, 32).eq(1).all().item<bool>());  // a sample is not
+  ASSERT_EQ(grid.sizes(), (std::vector<int64_t>{1, 3, 2 * 64 + 2, 3 * 64 + 2 * 2}));  // 2 rows of 3 cells, 2x
+  EXPECT_TRUE(grid[0].narrow(1, 66, 64).narrow(2, 66, 64).eq(1).all().item<bool>());  // empty cells are white
+  EXPECT_FALSE(grid[0].narrow(1, 0, 64).narrow(2, 0, 64).eq(1).all().item<bool>());  // a sample is not
+  // Nearest-neighbour enlargement: each 2x2 block of the first sample is one value.
+  const Tensor first = grid[0].narrow(1, 0, 64).narrow(2, 0, 64);
+  EXPECT_TRUE(at::equal(first, first.narrow(1, 0, 64).narrow(2, 0, 64).index({at::indexing::Slice(), at::indexing::Slice(at::indexing::None, at::indexing::None, 2), at::indexing::Slice(at::indexing::None, at::indexing::None, 2)}).repeat_interleave(2, 1).repeat_interleave(2, 2)));
   fs::remove_all(dir);
 }
 
@@ -256,6 +260,7 @@ TEST(EvaluatePrior, CliErrorsWriteNothing) {
       {eval + "--data " + data + " --fit-data " + data + " --sigmas 0.5,-1", "every sigma must be > 0"},
       {eval + "--data " + data, "--fit-data is required"},
       {"sample --model plain_small --n 0 --out " + png, "--n must be >= 1"},
+      {"sample --model plain_small --scale 0 --out " + png, "--scale must be in 1..16"},
       {"sample --model plain_small --method dps --out " + png, "posterior sampler"},
       {"sample --model no-such-model --out " + png, "no-such-model"},
   };

@@ -78,6 +78,31 @@ TEST(NewSamplers, SeededFiniteAndIndependentPerSample) {
   }
 }
 
+// guided-diffusion's clip_denoised as the reference codes use it (README: "The x0 range in each
+// method's reference code"): a bound no x0 reaches changes nothing, bit for bit; clip = 1 on a
+// prior whose means lie near +-2 changes the samples; a negative clip is refused.
+TEST(NewSamplers, ClipOptionClampsX0OnlyWhenReached) {
+  auto gen = make_generator(131);
+  const int64_t d = 6, batch = 3;
+  Problem p = make_problem(small_gmm(d, gen), 3, 0.1, gen);
+  const auto problem = p.inverse(batch);
+  for (const std::string name : {"dps", "diffpir", "dmps", "opc", "opc-heun", "pigdm"}) {
+    SCOPED_TRACE(name);
+    const auto& info = find_sampler(name);
+    const auto sigmas = grid_for(info, *p.prior, 12);
+    const Tensor x_init = sigmas.front() * randn({batch, d}, f64(), gen);
+    const Tensor off = run_sampler(info, *p.prior, problem, x_init, sigmas, 5);
+    EXPECT_TRUE(at::equal(off, run_sampler(info, *p.prior, problem, x_init, sigmas, 5, {{"clip", "1e6"}})));
+    EXPECT_FALSE(at::equal(off, run_sampler(info, *p.prior, problem, x_init, sigmas, 5, {{"clip", "1"}})));
+    try {
+      run_sampler(info, *p.prior, problem, x_init, sigmas, 5, {{"clip", "-1"}});
+      ADD_FAILURE() << "clip=-1 accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("clip"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(NewSamplers, ReplacementAndMcgAreDataConsistentWithoutNoise) {
   // The last replacement is at sigma = 0: x <- x - A^+ (A x - y), so A x = A A^+ y = y for y in the
   // range of A (sigma_y = 0), whatever the prior did before.

@@ -31,6 +31,7 @@ int run_sample(const Argv& argv) {
       .option("seed", "S", "seed of the sampler's noise", "0")
       .option("out", "GRID.png", "output grid image")
       .option("nrow", "K", "samples per grid row", "8")
+      .option("scale", "F", "enlarge every sample F times (nearest neighbour) so a person can see it", "3")
       .flag("quiet", "no progress bar")
       .epilog("Example: diffinv sample --model models/fashion-mnist-small/ema.safetensors \\\n           --model-config configs/models/fashion-mnist-small.yaml --n 64 --steps 100 --method ddpm --out samples.png");
   if (!args.parse(argv)) {
@@ -43,6 +44,8 @@ int run_sample(const Argv& argv) {
   require(steps >= 1, "sample: --steps must be >= 1");
   require(batch >= 1, "sample: --batch must be >= 1");
   require(nrow >= 1, "sample: --nrow must be >= 1");
+  const int scale = args.get_int("scale");
+  require(scale >= 1 && scale <= 16, "sample: --scale must be in 1..16");
   const std::string method = args.get("method");
   const SamplerInfo& info = find_sampler(method);
   require(info.operator_needs == Needs::Nothing,
@@ -80,7 +83,8 @@ int run_sample(const Argv& argv) {
     std::filesystem::create_directories(parent, ec);
     require(!ec, "sample: cannot create '" + parent.string() + "': " + ec.message());
   }
-  write_png(out, image_grid(at::nan_to_num(x, 0.0).clamp(-1.0, 1.0), nrow));
+  const Tensor shown = at::nan_to_num(x, 0.0).clamp(-1.0, 1.0).repeat_interleave(scale, 2).repeat_interleave(scale, 3);
+  write_png(out, image_grid(shown, nrow));
   std::cout << "sample: " << n << " " << info.name << " samples, " << steps << " steps, seed " << seed << ", wrote "
             << out << "\n";
   if (non_finite > 0) {

@@ -76,6 +76,7 @@ struct ImageBenchmarkCell {
   std::string status = "ok";  // "ok", or why the method cannot serve the task
   int images = 0;
   double psnr = 0, ssim = 0, seconds = 0, nfe = 0;  // means over images (psnr/ssim of the first sample)
+  double psnr_ci95 = 0, ssim_ci95 = 0;              // half-widths 1.96 std / sqrt(images) of those means
   double psnr_of_mean = 0, ssim_of_mean = 0;        // samples > 1: of the posterior mean
   double mean_std = 0;                              // samples > 1: mean per-pixel std on [-1, 1]
   int non_finite = 0;                               // reconstructions with NaN/Inf

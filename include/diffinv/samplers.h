@@ -22,8 +22,11 @@ Tensor sample_ddpm(const SamplerContext& ctx, const DdpmOptions& o);
 // DPS (Chung et al. 2023, Alg. 1): ancestral step, then x -= zeta * grad |y - A(mu)|.
 struct DpsOptions {
   double zeta = 1.0;
+  double clip = 0.0;
   void visit(OptionVisitor& v) {
     v("zeta", zeta, "step size on the residual norm in VP units (paper: 0.3 SR/blur, 0.5 inpainting, 1.0 phase)");
+    v("clip", clip, "> 0: clamp x0_hat to [-clip, clip] before the residual and the ancestral step, inside the "
+                    "gradient (DPS code: clip_denoised); 0 = off (exact on analytic priors)");
   }
 };
 Tensor sample_dps(const SamplerContext& ctx, const DpsOptions& o);
@@ -73,9 +76,11 @@ Tensor sample_ddnm_plus(const SamplerContext& ctx, const DdnmOptions& o);
 struct DiffpirOptions {
   double lambda = 1.0;
   double zeta = 1.0;
+  double clip = 0.0;
   void visit(OptionVisitor& v) {
     v("lambda", lambda, "weight of the prior in the data step (paper: 1-7)");
     v("zeta", zeta, "fraction of fresh noise when re-noising (paper: 0.1 SR/blur, 1.0 inpainting)");
+    v("clip", clip, "> 0: clamp x0 to [-clip, clip] before the data step (DiffPIR code: clip_denoised); 0 = off");
   }
 };
 Tensor sample_diffpir(const SamplerContext& ctx, const DiffpirOptions& o);
@@ -84,7 +89,11 @@ Tensor sample_diffpir(const SamplerContext& ctx, const DiffpirOptions& o);
 // uninformative-prior likelihood N(y; A x, sigma_y^2 I + sigma^2 A A^T).
 struct DmpsOptions {
   double scale = 1.75;
-  void visit(OptionVisitor& v) { v("scale", scale, "weight of the likelihood score"); }
+  double clip = 0.0;
+  void visit(OptionVisitor& v) {
+    v("scale", scale, "weight of the likelihood score");
+    v("clip", clip, "> 0: clamp x0 to [-clip, clip] in the ancestral step (DMPS code: clip_denoised); 0 = off");
+  }
 };
 Tensor sample_dmps(const SamplerContext& ctx, const DmpsOptions& o);
 
@@ -133,10 +142,12 @@ struct OpcOptions {
   int type = 2;
   OpcCovarianceOptions cov;
   double eta = 1.0;
+  double clip = 0.0;
   void visit(OptionVisitor& v) {
     v("type", type, "1: likelihood score through one VJP (OPC eq. 9); 2: proximal, no VJP (eq. 10)");
     cov.visit(v);
     v("eta", eta, "DDIM stochasticity of the outer step");
+    v("clip", clip, "> 0: clamp the guided x0 to [-clip, clip] (OPC code: hat_x0.clip(-1, 1)); 0 = off");
   }
   void check_denoiser(const DenoiserCapabilities& c, const std::string& who) const {
     cov.check_denoiser(c, who);
@@ -151,9 +162,11 @@ struct OpcHeunOptions {
   double s_noise = 1.0;
   double s_tmin = 0.0;
   double s_tmax = 1e30;
+  double clip = 0.0;
   void visit(OptionVisitor& v) {
     v("type", type, "1: likelihood score through one VJP (OPC eq. 9); 2: proximal, no VJP (eq. 10)");
     cov.visit(v);
+    v("clip", clip, "> 0: clamp the guided x0 to [-clip, clip] (OPC code: hat_x0.clip(-1, 1)); 0 = off");
     v("churn", churn, "EDM S_churn: total stochasticity over the grid (0 = deterministic ODE)");
     v("s_noise", s_noise, "EDM S_noise: std of the churn noise");
     v("s_tmin", s_tmin, "EDM S_tmin: churn only for sigma >= s_tmin");

@@ -93,6 +93,16 @@ double mean_of(const std::vector<double>& v) {
   return n ? s / n : std::nan("");
 }
 
+// The half-width of the normal 95% confidence interval of the mean of the finite values.
+double ci95_of(const std::vector<double>& v) {
+  const double m = mean_of(v);
+  double ss = 0;
+  int n = 0;
+  for (double x : v)
+    if (std::isfinite(x)) ss += (x - m) * (x - m), ++n;
+  return n > 1 ? 1.96 * std::sqrt(ss / (n - 1) / n) : 0.0;
+}
+
 }  // namespace
 
 ImageBenchmarkResult run_image_benchmark(Denoiser& denoiser, const ImageSet& data, const ImageBenchmarkConfig& config) {
@@ -305,6 +315,8 @@ ImageBenchmarkResult run_image_benchmark(Denoiser& denoiser, const ImageSet& dat
       cell.images = int(all.psnr.size());
       cell.psnr = mean_of(all.psnr);
       cell.ssim = mean_of(all.ssim);
+      cell.psnr_ci95 = ci95_of(all.psnr);
+      cell.ssim_ci95 = ci95_of(all.ssim);
       cell.seconds = mean_of(all.seconds);
       cell.nfe = mean_of(all.nfe);
       if (config.samples > 1) {
@@ -424,9 +436,11 @@ std::string ImageBenchmarkResult::markdown() const {
     return o.str();
   };
   std::ostringstream o;
-  o << table(std::string("PSNR (dB) / SSIM, mean over images") + (config.samples > 1 ? " (first posterior sample)" : ""),
+  o << table(std::string("PSNR (dB) ± 95% CI / SSIM, mean over images") +
+                 (config.samples > 1 ? " (first posterior sample)" : ""),
              [](const ImageBenchmarkCell& c) {
-               return fixed(c.psnr, 2) + " / " + fixed(c.ssim, 3) + (c.non_finite ? " (NaN!)" : "");
+               return fixed(c.psnr, 2) + " ± " + fixed(c.psnr_ci95, 2) + " / " + fixed(c.ssim, 3) +
+                      (c.non_finite ? " (NaN!)" : "");
              });
   if (config.samples > 1)
     o << "\n" << table("PSNR (dB) of the mean of " + std::to_string(config.samples) + " posterior samples / mean per-pixel std",
@@ -445,10 +459,12 @@ std::string ImageBenchmarkResult::markdown() const {
 
 std::string ImageBenchmarkResult::csv() const {
   std::ostringstream o;
-  o << "task,method,status,images,psnr,ssim,seconds_per_image,nfe,psnr_of_mean,ssim_of_mean,mean_std,non_finite\n";
+  o << "task,method,status,images,psnr,psnr_ci95,ssim,ssim_ci95,seconds_per_image,nfe,psnr_of_mean,ssim_of_mean,"
+       "mean_std,non_finite\n";
   for (const auto& c : cells)
     o << c.task << "," << c.method << "," << (c.status == "ok" ? "ok" : "n/a") << "," << c.images << ","
-      << fixed(c.psnr, 4) << "," << fixed(c.ssim, 5) << "," << fixed(c.seconds, 5) << "," << fixed(c.nfe, 1) << ","
+      << fixed(c.psnr, 4) << "," << fixed(c.psnr_ci95, 4) << "," << fixed(c.ssim, 5) << "," << fixed(c.ssim_ci95, 5)
+      << "," << fixed(c.seconds, 5) << "," << fixed(c.nfe, 1) << ","
       << fixed(c.psnr_of_mean, 4) << "," << fixed(c.ssim_of_mean, 5) << "," << fixed(c.mean_std, 5) << ","
       << c.non_finite << "\n";
   return o.str();
@@ -458,7 +474,7 @@ std::string ImageBenchmarkResult::json() const {
   nlohmann::json cells_json = nlohmann::json::array();
   for (const auto& c : cells)
     cells_json.push_back({{"task", c.task}, {"method", c.method}, {"status", c.status}, {"images", c.images},
-                          {"psnr", c.psnr}, {"ssim", c.ssim}, {"seconds_per_image", c.seconds}, {"nfe", c.nfe},
+                          {"psnr", c.psnr}, {"psnr_ci95", c.psnr_ci95}, {"ssim", c.ssim}, {"ssim_ci95", c.ssim_ci95}, {"seconds_per_image", c.seconds}, {"nfe", c.nfe},
                           {"psnr_of_mean", c.psnr_of_mean}, {"ssim_of_mean", c.ssim_of_mean},
                           {"mean_std", c.mean_std}, {"non_finite", c.non_finite}});
   nlohmann::json tasks = nlohmann::json::object();

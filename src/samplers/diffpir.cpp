@@ -19,7 +19,7 @@ Tensor sample_diffpir(const SamplerContext& ctx, const DiffpirOptions& o) {
   const double sy = ctx.problem.sigma_y;
   Tensor x = ctx.x_init;
   steps::for_each_step(ctx, [&](int i, double s, double sn) {
-    const Tensor x0 = steps::denoise(ctx.denoiser, x, s);
+    const Tensor x0 = steps::clip_x0(steps::denoise(ctx.denoiser, x, s), o.clip);
     // prox weight gamma = 1 / rho_t; noiseless y makes the data step a projection.
     const double gamma = sy > 0 ? 4 * s * s / (o.lambda * sy * sy) : std::numeric_limits<double>::infinity();
     const Tensor x0_hat = A.prox(x0, ctx.problem.y, gamma);

@@ -18,7 +18,7 @@ Tensor sample_dmps(const SamplerContext& ctx, const DmpsOptions& o) {
   at::Generator gen = ctx.generator;
   Tensor x = ctx.x_init;
   steps::for_each_step(ctx, [&](int i, double s, double sn) {
-    const Tensor x0 = steps::denoise(ctx.denoiser, x, s);
+    const Tensor x0 = steps::clip_x0(steps::denoise(ctx.denoiser, x, s), o.clip);
     ctx.report(i, x0);
     x = steps::ddim(x, x0, s, sn, 1.0, gen) + dmps_likelihood_step(ctx, x, s, sn, o.scale);
   });

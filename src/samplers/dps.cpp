@@ -15,8 +15,8 @@ Tensor residual_norm(const Operator& A, const Tensor& y, const Tensor& mu) {
 }  // namespace
 
 Tensor dps_guided_step(const SamplerContext& ctx, const steps::Tracked& t, double s, double sn, double zeta,
-                       const Tensor& ancestral) {
-  const Tensor grad = steps::grad_of(t, residual_norm(*ctx.problem.op, ctx.problem.y, t.mu));
+                       const Tensor& ancestral, double clip) {
+  const Tensor grad = steps::grad_of(t, residual_norm(*ctx.problem.op, ctx.problem.y, steps::clip_x0(t.mu, clip)));
   return ancestral - grad * (zeta * steps::vp_gradient_scale(s, sn));
 }
 
@@ -26,9 +26,9 @@ Tensor sample_dps(const SamplerContext& ctx, const DpsOptions& o) {
   Tensor x = ctx.x_init;
   steps::for_each_step(ctx, [&](int i, double s, double sn) {
     const auto t = steps::denoise_tracked(ctx.denoiser, x, s);
-    const Tensor mu = t.mu.detach();
+    const Tensor mu = steps::clip_x0(t.mu.detach(), o.clip);
     ctx.report(i, mu);
-    x = dps_guided_step(ctx, t, s, sn, o.zeta, steps::ddim(x, mu, s, sn, 1.0, gen)).detach();
+    x = dps_guided_step(ctx, t, s, sn, o.zeta, steps::ddim(x, mu, s, sn, 1.0, gen), o.clip).detach();
   });
   return x;
 }

@@ -78,7 +78,7 @@ Tensor sample_opc(const SamplerContext& ctx, const OpcOptions& o) {
   at::Generator gen = ctx.generator;
   Tensor x = ctx.x_init;
   steps::for_each_step(ctx, [&](int i, double s, double sn) {
-    const Tensor x0 = posterior_mean(ctx, A, setup, x, s);
+    const Tensor x0 = steps::clip_x0(posterior_mean(ctx, A, setup, x, s), o.clip);
     ctx.report(i, x0);
     x = steps::ddim(x, x0, s, sn, o.eta, gen);
   });
@@ -100,12 +100,12 @@ Tensor sample_opc_heun(const SamplerContext& ctx, const OpcHeunOptions& o) {
       x = x + randn_like(x, gen) * (o.s_noise * std::sqrt(s_hat * s_hat - s * s));
       s = s_hat;
     }
-    const Tensor x0 = posterior_mean(ctx, A, setup, x, s);
+    const Tensor x0 = steps::clip_x0(posterior_mean(ctx, A, setup, x, s), o.clip);
     ctx.report(i, x0);
     const Tensor d = (x - x0) / s;
     Tensor next = x + d * (sn - s);
     if (sn > 0) {
-      const Tensor d_next = (next - posterior_mean(ctx, A, setup, next, sn)) / sn;
+      const Tensor d_next = (next - steps::clip_x0(posterior_mean(ctx, A, setup, next, sn), o.clip)) / sn;
       next = x + (d + d_next) * (0.5 * (sn - s));
     }
     x = next;

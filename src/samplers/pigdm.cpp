@@ -17,7 +17,7 @@ Tensor sample_pigdm(const SamplerContext& ctx, const PigdmOptions& o) {
     // The Type I step scales J^T by sigma^2: where a network's Jacobian is not the small
     // Cov[x0|x]/sigma^2 of a true posterior (large sigma, a weak model) it overshoots, and the
     // image range is the only bound left.
-    if (o.clip > 0) x0 = x0.clamp(-o.clip, o.clip);
+    x0 = steps::clip_x0(x0, o.clip);
     ctx.report(i, x0);
     x = steps::ddim(x, x0, s, sn, o.eta, gen);
   });

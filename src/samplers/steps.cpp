@@ -58,6 +58,11 @@ Tensor denoise(Denoiser& denoiser, const Tensor& x, double sigma, Tensor* x0_var
   return denoise_maybe_variance(denoiser, x, sigma, x0_variance);
 }
 
+Tensor clip_x0(const Tensor& x0, double clip) {
+  require(std::isfinite(clip) && clip >= 0, "clip must be finite and >= 0 (0: off), got " + std::to_string(clip));
+  return clip > 0 ? x0.clamp(-clip, clip) : x0;
+}
+
 Tensor score(Denoiser& denoiser, const Tensor& x, double sigma) {
   return (denoise(denoiser, x, sigma) - x) / (sigma * sigma);
 }

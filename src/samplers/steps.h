@@ -36,6 +36,10 @@ Tensor grad_of(const Tracked& t, const Tensor& per_sample_loss);
 
 Tensor denoise(Denoiser& denoiser, const Tensor& x, double sigma, Tensor* x0_variance = nullptr);  // no graph
 
+// guided-diffusion's clip_denoised: x0 clamped to [-clip, clip] when clip > 0, else unchanged
+// (differentiable: zero gradient where clamped). Throws for a negative or non-finite clip.
+Tensor clip_x0(const Tensor& x0, double clip);
+
 // Tweedie's score of p_sigma: grad log p_sigma(x) = (D(x, sigma) - x) / sigma^2 (no graph).
 Tensor score(Denoiser& denoiser, const Tensor& x, double sigma);
 
