@@ -2,6 +2,10 @@
 // the `diffinv convert` / `diffinv info` commands.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstring>
+#include <tuple>
+
 #include "cli_runner.h"
 #include <torch/torch.h>
 
@@ -208,25 +212,26 @@ TEST(Checkpoint, BadFilesGiveClearErrors) {
   expect_error([&] { diffinv::load_checkpoint((d / "does-not-exist.pt").string()); }, {"cannot open"});
 }
 
-// Rewrites a zip archive with every entry deflated (torch.save stores them; other tools may not).
-std::string deflated_copy(const std::string& path, bool corrupt_crc) {
-  diffinv::io::ZipArchive in(path);
+// A zip archive of (name, bytes) entries, deflated or stored; `corrupt_crc` flips a CRC bit.
+std::string zip_bytes(const std::vector<std::pair<std::string, std::string>>& files, bool deflated, bool corrupt_crc) {
   std::string local, central;
   auto put16 = [](std::string& s, uint16_t v) { s.append(reinterpret_cast<const char*>(&v), 2); };
   auto put32 = [](std::string& s, uint32_t v) { s.append(reinterpret_cast<const char*>(&v), 4); };
   uint16_t n = 0;
-  for (const auto& e : in.entries()) {
-    const std::string data = in.read_string(e);
-    z_stream zs{};
-    deflateInit2(&zs, 6, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
-    std::string packed(deflateBound(&zs, data.size()), '\0');
-    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-    zs.avail_in = static_cast<uInt>(data.size());
-    zs.next_out = reinterpret_cast<Bytef*>(packed.data());
-    zs.avail_out = static_cast<uInt>(packed.size());
-    deflate(&zs, Z_FINISH);
-    packed.resize(zs.total_out);
-    deflateEnd(&zs);
+  for (const auto& [name, data] : files) {
+    std::string packed = data;
+    if (deflated) {
+      z_stream zs{};
+      deflateInit2(&zs, 6, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
+      packed.assign(deflateBound(&zs, data.size()), '\0');
+      zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+      zs.avail_in = static_cast<uInt>(data.size());
+      zs.next_out = reinterpret_cast<Bytef*>(packed.data());
+      zs.avail_out = static_cast<uInt>(packed.size());
+      deflate(&zs, Z_FINISH);
+      packed.resize(zs.total_out);
+      deflateEnd(&zs);
+    }
     const uint32_t crc = static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(data.size()))) ^
                          (corrupt_crc ? 1u : 0u);
     const uint32_t offset = static_cast<uint32_t>(local.size());
@@ -236,13 +241,13 @@ std::string deflated_copy(const std::string& path, bool corrupt_crc) {
       if (!is_local) put16(*s, 20);
       put16(*s, 20);
       put16(*s, 0);
-      put16(*s, 8);
+      put16(*s, deflated ? 8 : 0);
       put16(*s, 0);
       put16(*s, 0);
       put32(*s, crc);
       put32(*s, static_cast<uint32_t>(packed.size()));
       put32(*s, static_cast<uint32_t>(data.size()));
-      put16(*s, static_cast<uint16_t>(e.name.size()));
+      put16(*s, static_cast<uint16_t>(name.size()));
       put16(*s, 0);
       if (!is_local) {
         put16(*s, 0);
@@ -251,7 +256,7 @@ std::string deflated_copy(const std::string& path, bool corrupt_crc) {
         put32(*s, 0);
         put32(*s, offset);
       }
-      *s += e.name;
+      *s += name;
       if (is_local) *s += packed;
     }
     ++n;
@@ -266,6 +271,112 @@ std::string deflated_copy(const std::string& path, bool corrupt_crc) {
   put32(eocd, static_cast<uint32_t>(local.size()));
   put16(eocd, 0);
   return local + central + eocd;
+}
+
+// Rewrites a zip archive with every entry deflated (torch.save stores them; other tools may not).
+std::string deflated_copy(const std::string& path, bool corrupt_crc) {
+  diffinv::io::ZipArchive in(path);
+  std::vector<std::pair<std::string, std::string>> files;
+  for (const auto& e : in.entries()) files.emplace_back(e.name, in.read_string(e));
+  return zip_bytes(files, true, corrupt_crc);
+}
+
+// Issue 15's hostile checkpoints, crafted byte by byte as its Python recipe does: each is a clear
+// error naming the problem, in bounded time and memory, never a crash.
+namespace hostile {
+using namespace std::string_literals;
+std::string X(const std::string& s) {  // BINUNICODE
+  const uint32_t n = static_cast<uint32_t>(s.size());
+  return "X" + std::string(reinterpret_cast<const char*>(&n), 4) + s;
+}
+std::string pt(const std::string& pkl, std::vector<std::pair<std::string, std::string>> files = {}) {
+  files.insert(files.begin(), {{"archive/data.pkl", pkl}, {"archive/version", "3\n"}});
+  return zip_bytes(files, true, false);
+}
+// A one-float storage and a _rebuild_tensor_v2 call over it with the given size/stride tuples.
+std::string tensor(const std::string& size_and_stride) {
+  const std::string storage = "(" + X("storage") + "ctorch\nFloatStorage\n" + X("0") + X("cpu") + "K\x01tQ";
+  return "ctorch._utils\n_rebuild_tensor_v2\n(" + storage + "K\x00"s + size_and_stride + "tR";
+}
+}  // namespace hostile
+
+TEST(Checkpoint, HostilePickles) {
+  using namespace hostile;
+  using namespace std::string_literals;
+  const fs::path d = temp_dir();
+  const std::string P = "\x80\x02";
+  const std::string one_float(4, '\0');
+  struct Case {
+    std::string name, bytes;
+    std::vector<std::string> message;
+  };
+  std::string deep_dict = P, deep_tuple = P;
+  for (int i = 0; i < 100000; ++i) deep_dict += "}" + X("model");
+  deep_dict += "}" + std::string(100000, 's') + ".";
+  deep_tuple += std::string(1000000, '(') + ")" + std::string(1000000, 't') + ".";
+  const std::string eval = "cbuiltins\neval\n" + X("__import__('os').system('touch /tmp/PWNED')") + "\x85R";
+  const std::vector<Case> cases = {
+      {"selfref.pt", pt(P + "}q\x00"s + X("model") + "h\x00s."s), {"contains itself"}},
+      {"cycle.pt", pt(P + "}q\x00}q\x01"s + X("a") + "h\x00s"s + "0h\x00"s + X("b") + "h\x01s."), {"changed after being placed"}},
+      {"deep_dict.pt", pt(deep_dict), {"nested deeper than 64"}},
+      {"deep_tuple.pt", pt(deep_tuple), {"nested deeper than 64"}},
+      {"stride0.pt", pt(P + "}" + X("w") + tensor("(J\x00\x00\x00\x10t(K\x00t"s) + "s.", {{"archive/data/0", one_float}}),
+       {"'w'", "268435456 elements but its storage only 1"}},
+      {"overflow.pt", pt(P + "}" + X("w") + tensor("(\x8a\x08\xff\xff\xff\xff\xff\xff\xff\x3fK\x05t(K\x05K\x01t") + "s.",
+                         {{"archive/data/0", one_float}}),
+       {"overflows 64 bits"}},
+      {"evil_wrapper.pt", pt(P + "}(" + X("evil") + eval + X("model") + "}" + X("w") + tensor("(K\x01t(K\x01t") + "su.",
+                             {{"archive/data/0", one_float}}),
+       {"refuses the global 'builtins.eval'"}},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    write_bytes(d / c.name, c.bytes);
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<std::string> needles = c.message;
+    needles.push_back(c.name);
+    expect_error([&] { diffinv::load_checkpoint((d / c.name).string()); }, needles);
+    EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 20.0);
+  }
+  EXPECT_FALSE(fs::exists("/tmp/PWNED"));
+  // A forged uncompressed size (1 GB from a few stored bytes) is refused before any allocation.
+  std::string forged = pt(P + "}.");
+  const size_t at = forged.find(std::string("\x50\x4b\x01\x02", 4));  // the first central directory entry
+  ASSERT_NE(at, std::string::npos);
+  const uint32_t gigabyte = 1u << 30;
+  std::memcpy(&forged[at + 24], &gigabyte, 4);
+  write_bytes(d / "forged.pt", forged);
+  expect_error([&] { diffinv::load_checkpoint((d / "forged.pt").string()); }, {"forged.pt", "declares 1073741824 bytes"});
+}
+
+// The safetensors format as specified: offsets tile the data exactly, integer offsets and sizes,
+// a list shape, string metadata, no duplicate keys. Each violation is refused, naming it.
+TEST(Checkpoint, SafetensorsAreValidatedAsSpecified) {
+  const fs::path d = temp_dir();
+  auto file = [](const std::string& header, const std::string& data) {
+    const uint64_t n = header.size();
+    return std::string(reinterpret_cast<const char*>(&n), 8) + header + data;
+  };
+  const std::string eight(8, '\0');
+  const std::string a = R"("a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]})";
+  write_bytes(d / "good.safetensors", file("{" + a + "}", eight));
+  EXPECT_EQ(diffinv::load_safetensors((d / "good.safetensors").string()).size(), 1u);
+  const std::vector<std::tuple<std::string, std::string, std::string, std::string>> cases = {
+      {"overlap", "{" + a + R"(,"b":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", eight, "overlapping"},
+      {"hole", R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", eight, "starts at byte 4"},
+      {"tail", "{" + a + "}", eight + "xx", "trailing bytes"},
+      {"duplicate", "{" + a + "," + a + "}", eight, "names 'a' twice"},
+      {"fraction", R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8.5]}})", eight, "non-negative integers"},
+      {"scalar_shape", R"({"a":{"dtype":"F32","shape":2,"data_offsets":[0,8]}})", eight, "shape must be a list"},
+      {"dtype_number", R"({"a":{"dtype":5,"shape":[2],"data_offsets":[0,8]}})", eight, "dtype must be a string"},
+      {"metadata", "{" + a + R"(,"__metadata__":{"step":3}})", eight, "is not a string"},
+      {"huge", R"({"a":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,8]}})", eight, "overflows"},
+  };
+  for (const auto& [name, header, data, message] : cases) {
+    SCOPED_TRACE(name);
+    write_bytes(d / (name + ".safetensors"), file(header, data));
+    expect_error([&] { diffinv::load_safetensors((d / (name + ".safetensors")).string()); }, {name, message});
+  }
 }
 
 TEST(Checkpoint, ReadsDeflatedZipEntries) {

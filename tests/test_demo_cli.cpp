@@ -41,7 +41,7 @@ TEST(DemoCli, WritesTheReportWithTablesAndGrids) {
   EXPECT_EQ(r.output.find("warning"), std::string::npos) << r.output;
   const std::string report = read_text((dir / "out" / "report.md").string());
   EXPECT_NE(report.find("3 images of `fashion-mnist:test`"), std::string::npos) << report;
-  EXPECT_NE(report.find("`opc covariance=convert type=2` (2 steps)"), std::string::npos) << report;  // learned variance
+  EXPECT_NE(report.find("`opc clip=1 covariance=convert type=2` (2 steps)"), std::string::npos) << report;  // learned variance
   EXPECT_NE(report.find("| ddnm+ |"), std::string::npos) << report;
   // The baselines without a diffusion prior, as rows of the table.
   EXPECT_NE(report.find("| A^+ y |"), std::string::npos) << report;

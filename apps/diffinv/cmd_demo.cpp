@@ -37,11 +37,14 @@ int demo_steps(const std::string& sampler) {
 }
 
 // The demo's settings per method: the step count above (or --steps), DPS's and DiffPIR's step sizes
-// for these tasks (from the task configs), PiGDM's x0 clipped to the image range, and OPC with the
-// learned-variance covariance when the model has one.
+// for these tasks (from the task configs), x0 clipped to the image range where the method's reference
+// code clips it (DPS, DiffPIR, OPC; README "The x0 range in each method's reference code") and for
+// PiGDM (whose Type I step overshoots at high noise without it), and OPC with the learned-variance
+// covariance when the model has one.
 ImageBenchmarkMethod demo_method(const std::string& name, int steps_override, bool learned_variance) {
   ImageBenchmarkMethod m{name, name, {}, steps_override > 0 ? steps_override : demo_steps(name)};
-  if (name == "pigdm") m.options["clip"] = "1";  // images on [-1, 1]; see PigdmOptions::clip
+  if (name == "dps" || name == "pigdm" || name == "diffpir" || name == "opc" || name == "dmps")
+    m.options["clip"] = "1";  // images on [-1, 1]
   if (name == "opc") {
     m.options["type"] = "2";
     m.options["covariance"] = learned_variance ? "convert" : "pigdm";

@@ -148,15 +148,26 @@ int64_t element_size(c10::ScalarType t) { return static_cast<int64_t>(c10::eleme
 // Builds the tensor a pickled _rebuild_tensor_v2 describes from its storage tensor.
 Tensor view_of_storage(const PyValue& t, const Tensor& storage, const std::string& where) {
   const int64_t numel = storage.numel();
-  int64_t extent = 0;  // largest linear index + 1
+  int64_t extent = 0;    // largest linear index
+  int64_t elements = 1;  // the tensor's own element count
   bool empty = false;
   for (size_t d = 0; d < t.sizes.size(); ++d) {
     require(t.sizes[d] >= 0 && t.strides[d] >= 0, where + ": negative size or stride");
     if (t.sizes[d] == 0) empty = true;
-    extent += (t.sizes[d] - 1) * t.strides[d];
   }
   if (empty) return torch::empty(t.sizes, storage.options());
-  require(t.offset >= 0 && t.offset + extent + 1 <= numel,
+  for (size_t d = 0; d < t.sizes.size(); ++d) {
+    int64_t reach = 0;
+    require(!__builtin_mul_overflow(t.sizes[d] - 1, t.strides[d], &reach) && !__builtin_add_overflow(extent, reach, &extent) &&
+                !__builtin_mul_overflow(elements, t.sizes[d], &elements),
+            where + ": size " + c10::str(c10::IntArrayRef(t.sizes)) + " with strides " +
+                c10::str(c10::IntArrayRef(t.strides)) + " overflows 64 bits");
+  }
+  // A tensor must fit its storage, also in element count: stride-0 views (a 2^28-element tensor
+  // over one float) would otherwise be materialised into gigabytes by the copy below.
+  require(elements <= numel, where + ": tensor of shape " + c10::str(c10::IntArrayRef(t.sizes)) + " has " +
+                                 std::to_string(elements) + " elements but its storage only " + std::to_string(numel));
+  require(t.offset >= 0 && t.offset < numel && extent < numel - t.offset,
           where + ": tensor of shape " + c10::str(c10::IntArrayRef(t.sizes)) + " with offset " +
               std::to_string(t.offset) + " does not fit its storage of " + std::to_string(numel) + " elements");
   Tensor v = storage.as_strided(t.sizes, t.strides, t.offset);
@@ -232,7 +243,9 @@ StateDict load_torch_zip(const std::string& path) {
     const std::string name = prefix + "data/" + ref->storage_key;
     const auto* entry = zip.find(name);
     require(entry != nullptr, what + ": storage '" + name + "' of '" + key_string(kv.first) + "' is missing from the archive");
-    const int64_t nbytes = ref->numel * element_size(ref->dtype);
+    int64_t nbytes = 0;
+    require(ref->numel >= 0 && !__builtin_mul_overflow(ref->numel, element_size(ref->dtype), &nbytes),
+            what + ": storage '" + name + "' declares " + std::to_string(ref->numel) + " elements");
     require(static_cast<int64_t>(entry->size) == nbytes,
             what + ": storage '" + name + "' of '" + key_string(kv.first) + "' has " + std::to_string(entry->size) +
                 " bytes, expected " + std::to_string(nbytes) + " (corrupt file)");
@@ -371,11 +384,24 @@ StateDict load_safetensors(const std::string& path) {
   std::string header(header_len, '\0');
   f.read(header.data(), static_cast<std::streamsize>(header_len));
   nlohmann::json j;
+  // Duplicate keys in one object: JSON parsers differ on which one wins, so the format refuses them.
+  std::vector<std::set<std::string>> keys_of_open_objects;
+  std::string duplicate;
+  const nlohmann::json::parser_callback_t check_keys = [&](int, nlohmann::json::parse_event_t event,
+                                                           nlohmann::json& parsed) {
+    using E = nlohmann::json::parse_event_t;
+    if (event == E::object_start) keys_of_open_objects.emplace_back();
+    if (event == E::object_end && !keys_of_open_objects.empty()) keys_of_open_objects.pop_back();
+    if (event == E::key && !keys_of_open_objects.empty() && !keys_of_open_objects.back().insert(parsed.get<std::string>()).second)
+      duplicate = parsed.get<std::string>();
+    return true;
+  };
   try {
-    j = nlohmann::json::parse(header);
+    j = nlohmann::json::parse(header, check_keys);
   } catch (const std::exception& e) {
     throw Error(what + ": corrupt safetensors header: " + e.what());
   }
+  require(duplicate.empty(), what + ": safetensors header names '" + duplicate + "' twice");
   require(j.is_object(), what + ": safetensors header is not a JSON object");
   const uint64_t data_start = 8 + header_len, data_len = file_size - data_start;
   struct Item {
@@ -389,8 +415,11 @@ StateDict load_safetensors(const std::string& path) {
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (it.key() == "__metadata__") {
       require(it.value().is_object(), what + ": __metadata__ is not an object");
-      for (auto m = it.value().begin(); m != it.value().end(); ++m)
-        out.metadata[m.key()] = m.value().is_string() ? m.value().get<std::string>() : m.value().dump();
+      for (auto m = it.value().begin(); m != it.value().end(); ++m) {
+        require(m.value().is_string(), what + ": __metadata__ '" + m.key() + "' is not a string (the format's metadata "
+                                              "maps strings to strings)");
+        out.metadata[m.key()] = m.value().get<std::string>();
+      }
       continue;
     }
     const auto& v = it.value();
@@ -398,6 +427,7 @@ StateDict load_safetensors(const std::string& path) {
     require(v.is_object() && v.contains("dtype") && v.contains("shape") && v.contains("data_offsets"),
             where + ": entry needs dtype, shape and data_offsets");
     Item item{it.key(), c10::kFloat, {}, 0, 0};
+    require(v["dtype"].is_string(), where + ": dtype must be a string, got " + v["dtype"].dump());
     const std::string dt = v["dtype"].get<std::string>();
     bool known = false;
     for (const auto& d : safe_dtypes())
@@ -406,23 +436,40 @@ StateDict load_safetensors(const std::string& path) {
         known = true;
       }
     require(known, where + ": unsupported dtype '" + dt + "'");
-    for (const auto& s : v["shape"]) item.shape.push_back(s.get<int64_t>());
-    require(v["data_offsets"].size() == 2, where + ": data_offsets needs [begin, end]");
-    item.begin = v["data_offsets"][0].get<uint64_t>();
-    item.end = v["data_offsets"][1].get<uint64_t>();
-    int64_t numel = 1;
-    for (auto s : item.shape) {
-      require(s >= 0, where + ": negative dimension");
-      numel *= s;
+    require(v["shape"].is_array() && v["shape"].size() <= 64, where + ": shape must be a list of at most 64 sizes");
+    for (const auto& s : v["shape"]) {
+      require(s.is_number_unsigned(), where + ": shape entries must be non-negative integers, got " + s.dump());
+      require(s.get<uint64_t>() <= (uint64_t(1) << 62), where + ": dimension " + s.dump() + " is absurd");
+      item.shape.push_back(s.get<int64_t>());
     }
+    const auto& offsets = v["data_offsets"];
+    require(offsets.is_array() && offsets.size() == 2 && offsets[0].is_number_unsigned() && offsets[1].is_number_unsigned(),
+            where + ": data_offsets must be [begin, end] as non-negative integers, got " + offsets.dump());
+    item.begin = offsets[0].get<uint64_t>();
+    item.end = offsets[1].get<uint64_t>();
+    int64_t numel = 1;
+    for (auto s : item.shape)
+      require(!__builtin_mul_overflow(numel, s, &numel), where + ": shape " + v["shape"].dump() + " overflows 64 bits");
+    int64_t nbytes = 0;
+    require(!__builtin_mul_overflow(numel, element_size(item.type), &nbytes), where + ": byte size overflows 64 bits");
     require(item.begin <= item.end && item.end <= data_len,
             where + ": data range [" + std::to_string(item.begin) + ", " + std::to_string(item.end) +
                 ") exceeds the file's data (" + std::to_string(data_len) + " bytes): truncated file");
-    require(item.end - item.begin == uint64_t(numel * element_size(item.type)),
-            where + ": byte size does not match its shape and dtype");
+    require(item.end - item.begin == uint64_t(nbytes), where + ": byte size does not match its shape and dtype");
     items.push_back(std::move(item));
   }
   std::sort(items.begin(), items.end(), [](const Item& a, const Item& b) { return a.begin < b.begin || (a.begin == b.begin && a.key < b.key); });
+  // The format: tensors tile the data buffer exactly, in order, without overlaps, holes or a tail
+  // (overlapping ranges would alias one buffer under several names).
+  uint64_t covered = 0;
+  for (const auto& item : items) {
+    require(item.begin == covered, what + ": tensor '" + item.key + "' starts at byte " + std::to_string(item.begin) +
+                                       " of the data where " + std::to_string(covered) +
+                                       " was expected (overlapping or non-contiguous data_offsets)");
+    covered = item.end;
+  }
+  require(covered == data_len, what + ": the tensors cover " + std::to_string(covered) + " of the " +
+                                   std::to_string(data_len) + " data bytes (trailing bytes after the last tensor)");
   for (const auto& item : items) {
     Tensor t = torch::empty(item.shape, torch::TensorOptions().dtype(item.type));
     if (item.end > item.begin) {

@@ -1,8 +1,10 @@
 #include "unpickler.h"
 
+#include <algorithm>
 #include <cstring>
 #include <sstream>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "diffinv/common.h"
 
@@ -45,6 +47,32 @@ c10::ScalarType storage_type_to_dtype(const std::string& name) {
 }
 
 namespace {
+
+// The globals torch.save writes for state dicts and their containers (PyTorch's own weights_only
+// unpickler allows the same family); their names as "module name".
+bool allowed_global(const std::string& name) {
+  static const std::unordered_set<std::string> allowed = {
+      "collections OrderedDict",       "builtins dict",         "__builtin__ dict",
+      "builtins set",                  "builtins frozenset",    "builtins list",
+      "builtins tuple",                "_codecs encode",        "torch Size",
+      "torch device",                  "torch._utils _rebuild_tensor_v2",
+      "torch._utils _rebuild_tensor",  "torch._utils _rebuild_parameter",
+      "torch._utils _rebuild_parameter_with_state",           "torch._tensor _rebuild_from_type_v2",
+      "torch.nn.parameter Parameter",  "torch Tensor",
+  };
+  if (allowed.count(name)) return true;
+  // Storage classes (torch FloatStorage, ...) and dtypes (torch float32, ...).
+  static const std::unordered_set<std::string> dtypes = {
+      "torch float32", "torch float64", "torch float16", "torch bfloat16", "torch int64", "torch int32",
+      "torch int16",   "torch int8",    "torch uint8",   "torch bool",     "torch complex64", "torch complex128"};
+  if (dtypes.count(name)) return true;
+  try {
+    storage_type_to_dtype(name);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
 
 class Unpickler {
  public:
@@ -118,17 +146,25 @@ class Unpickler {
         case 0x8e: push(str(Kind::Bytes, u64())); break;
         case 0x96: push(str(Kind::Bytes, u64())); break;
         case ')': push(PyValue::make(Kind::Tuple)); break;
-        case 't': { auto v = PyValue::make(Kind::Tuple); v->items = pop_mark(); push(v); break; }
+        case 't': push(sequence(Kind::Tuple, pop_mark())); break;
         case 0x85: tuple_n(1); break;
         case 0x86: tuple_n(2); break;
         case 0x87: tuple_n(3); break;
         case ']': push(PyValue::make(Kind::List)); break;
-        case 'l': { auto v = PyValue::make(Kind::List); v->items = pop_mark(); push(v); break; }
-        case 'a': { auto item = pop(); auto list = top(); expect(list, Kind::List, "APPEND"); list->items.push_back(item); break; }
+        case 'l': push(sequence(Kind::List, pop_mark())); break;
+        case 'a': {
+          auto item = pop();
+          auto list = top();
+          expect(list, Kind::List, "APPEND");
+          hold(list, item);
+          list->items.push_back(item);
+          break;
+        }
         case 'e': {
           auto items = pop_mark();
           auto list = top();
           expect(list, Kind::List, "APPENDS");
+          hold_all(list, items);
           list->items.insert(list->items.end(), items.begin(), items.end());
           break;
         }
@@ -137,7 +173,7 @@ class Unpickler {
           auto items = pop_mark();
           auto v = PyValue::make(Kind::Dict);
           require(items.size() % 2 == 0, err("DICT with an odd number of items"));
-          for (size_t k = 0; k < items.size(); k += 2) v->dict.emplace_back(items[k], items[k + 1]);
+          for (size_t k = 0; k < items.size(); k += 2) set_item(v, items[k], items[k + 1]);
           push(v);
           break;
         }
@@ -156,8 +192,15 @@ class Unpickler {
           break;
         }
         case 0x8f: push(PyValue::make(Kind::List)); break;  // EMPTY_SET, kept as a list
-        case 0x90: { auto items = pop_mark(); auto s = top(); s->items.insert(s->items.end(), items.begin(), items.end()); break; }
-        case 0x91: { auto v = PyValue::make(Kind::List); v->items = pop_mark(); push(v); break; }
+        case 0x90: {  // ADDITEMS
+          auto items = pop_mark();
+          auto set = top();
+          expect(set, Kind::List, "ADDITEMS");
+          hold_all(set, items);
+          set->items.insert(set->items.end(), items.begin(), items.end());
+          break;
+        }
+        case 0x91: push(sequence(Kind::List, pop_mark())); break;  // FROZENSET
         case 'c': {
           std::string module = read_line();
           std::string name = read_line();
@@ -288,10 +331,33 @@ class Unpickler {
     v->i = i;
     return v;
   }
-  static PyPtr global(const std::string& name) {
+  PyPtr global(const std::string& name) {
+    if (!allowed_global(name)) {
+      std::string dotted = name;
+      std::replace(dotted.begin(), dotted.end(), ' ', '.');
+      throw Error(err("refuses the global '" + dotted +
+                      "': only the classes and functions a PyTorch state dict needs may be named "
+                      "(tensors, storages, OrderedDict); a file naming others may run code when Python loads it"));
+    }
     auto v = PyValue::make(Kind::Global);
     v->s = name;
     return v;
+  }
+  // Records that `container` now holds `element`. A container placed inside another is sealed:
+  // changing it afterwards is refused. torch.save (like every pickler) completes an object before
+  // its parent uses it, so this costs real files nothing, and it makes cycles impossible and the
+  // recorded depth exact, so nothing downstream (search, destruction) recurses without bound.
+  void hold(const PyPtr& container, const PyPtr& element) {
+    if (!element) return;
+    require(!container->sealed, err("a " + container->describe() + " is changed after being placed in another object"));
+    require(element.get() != container.get(), err("a " + container->describe() + " contains itself"));
+    element->sealed = true;
+    container->depth = std::max(container->depth, element->depth + 1);
+    require(container->depth <= kMaxPickleDepth,
+            err("containers nested deeper than " + std::to_string(kMaxPickleDepth) + " levels"));
+  }
+  void hold_all(const PyPtr& container, const std::vector<PyPtr>& elements) {
+    for (const auto& e : elements) hold(container, e);
   }
   void push(PyPtr v) { stack_.push_back(std::move(v)); }
   PyPtr pop() {
@@ -317,7 +383,15 @@ class Unpickler {
     auto v = PyValue::make(Kind::Tuple);
     v->items.assign(stack_.end() - static_cast<std::ptrdiff_t>(n), stack_.end());
     stack_.resize(stack_.size() - n);
+    hold_all(v, v->items);
     push(v);
+  }
+  // A new container of `kind` holding `items` (tuples, lists, frozensets).
+  PyPtr sequence(Kind kind, std::vector<PyPtr> items) {
+    auto v = PyValue::make(kind);
+    v->items = std::move(items);
+    hold_all(v, v->items);
+    return v;
   }
   PyPtr memo(uint64_t key) {
     const auto it = memo_.find(key);
@@ -329,6 +403,8 @@ class Unpickler {
   }
   void set_item(const PyPtr& d, const PyPtr& key, const PyPtr& value) {
     expect(d, Kind::Dict, "SETITEM");
+    hold(d, key);
+    hold(d, value);
     d->dict.emplace_back(key, value);
   }
   PyPtr persistent(const PyPtr& pid) {
@@ -355,7 +431,7 @@ class Unpickler {
       auto d = PyValue::make(Kind::Dict);
       if (!a.empty() && a[0]->kind == Kind::List)
         for (const auto& pair : a[0]->items)
-          if (pair->kind == Kind::Tuple && pair->items.size() == 2) d->dict.emplace_back(pair->items[0], pair->items[1]);
+          if (pair->kind == Kind::Tuple && pair->items.size() == 2) set_item(d, pair->items[0], pair->items[1]);
       return d;
     }
     if (name == "torch._utils _rebuild_tensor_v2" || name == "torch._utils _rebuild_tensor") {
@@ -399,6 +475,7 @@ class Unpickler {
     auto o = PyValue::make(Kind::Object);
     o->s = name;
     o->items = a;
+    hold_all(o, o->items);
     return o;
   }
 

@@ -32,6 +32,10 @@ struct PyValue {
   PyPtr storage;
   int64_t offset = 0;
   std::vector<int64_t> sizes, strides;
+  // Nesting depth: 0 for scalars, 1 + the deepest element for containers (kept up to date as
+  // elements are added, bounded by kMaxPickleDepth).
+  uint32_t depth = 0;
+  bool sealed = false;  // placed inside another container: no longer changed (unpickler.cpp, hold)
 
   static PyPtr make(Kind kind) {
     auto p = std::make_shared<PyValue>();
@@ -40,6 +44,11 @@ struct PyValue {
   }
   std::string describe() const;  // short type name for error messages
 };
+
+// Hostile files: containers nest at most this deep (a state dict is 2-4 levels), a container is
+// never changed after it was placed in another (so no cycles), and only the globals a PyTorch state
+// dict needs may be named (allowed_global in unpickler.cpp); anything else is an error naming it.
+constexpr uint32_t kMaxPickleDepth = 64;
 
 // persistent_load receives the persistent id (a Tuple) and returns the object it stands for
 // (normally a Storage value).

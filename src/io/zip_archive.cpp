@@ -105,6 +105,13 @@ ZipArchive::ZipArchive(const std::string& path) : path_(path) {
                 " (only stored and deflate are supported)");
     require(entry.local_header_offset + 30 + entry.compressed_size <= file_size_,
             what + ": zip entry '" + entry.name + "' extends past the end of the file (truncated archive)");
+    // Declared sizes are checked before anything is allocated for them: a stored entry is its bytes,
+    // and deflate expands at most 1032:1 (its longest match per code), so a forged size in a small
+    // file cannot ask for gigabytes.
+    require(entry.method == 8 ? entry.size <= entry.compressed_size * 1032 + 64 : entry.size == entry.compressed_size,
+            what + ": zip entry '" + entry.name + "' declares " + std::to_string(entry.size) + " bytes from " +
+                std::to_string(entry.compressed_size) + " stored bytes (corrupt or hostile archive)");
+    require(!index_.count(entry.name), what + ": zip entry '" + entry.name + "' appears twice (corrupt or hostile archive)");
     index_[entry.name] = entries_.size();
     entries_.push_back(std::move(entry));
     pos += 46 + name_len + extra_len + comment_len;
