@@ -102,6 +102,8 @@ TEST(BenchImagesCli, BadArgumentsAreClearErrors) {
            {" --tasks denoise --set denoise.measurement.operator.in_shape=[1,3,32,32] --methods dps --set dps.bogus=1",
             "unknown option 'bogus'"},
            {" --tasks denoise --methods dps", "in_shape is 256x256"},
+           {" --tasks denoise --methods dps --limit -5", "--limit must be >= 0"},
+           {" --tasks denoise --methods dps --samples 1000000000", "--samples must be in 1..10000"},
        }) {
     const auto r = run_cli(base + c.args);
     EXPECT_EQ(r.status, 1) << c.args << "\n" << r.output;

@@ -229,6 +229,9 @@ TEST(RestoreCli, BadInputGivesAClearErrorAndWritesNothing) {
       {"--config " + task("phase") + " --set measurement.operator.in_shape=[1,3,32,32] --method ddrm --input " + image,
        "'ddrm'"},
       {"--config " + task("sr4") + sr + " --input " + image + " --method ddpm", "unconditional"},
+      // Issue 15: absurd counts and a negative seed are refused, not accepted and then hung on or wrapped.
+      {"--config " + task("sr4") + sr + " --input " + image + " --samples 1000000000", "--samples must be in 1..10000"},
+      {"--config " + task("sr4") + sr + " --input " + image + " --seed -1", "--seed must be a non-negative integer"},
   };
   for (const auto& c : cases) {
     const fs::path out = dir / "out";

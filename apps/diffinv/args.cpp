@@ -121,6 +121,12 @@ int Args::get_int(const std::string& name) const {
   return static_cast<int>(v);
 }
 long long Args::get_int64(const std::string& name) const { return parse_integer(get(name), command_ + ": --" + name); }
+
+uint64_t Args::get_seed(const std::string& name) const {
+  const long long v = get_int64(name);
+  require(v >= 0, command_ + ": --" + name + " must be a non-negative integer, got " + get(name));
+  return static_cast<uint64_t>(v);
+}
 double Args::get_double(const std::string& name) const { return parse_number(get(name), command_ + ": --" + name); }
 
 std::vector<std::string> Args::get_list(const std::string& name) const {

@@ -32,6 +32,8 @@ class Args {
   bool enabled(const std::string& name) const;
   int get_int(const std::string& name) const;
   long long get_int64(const std::string& name) const;
+  // A seed: a non-negative integer (a negative one would wrap to 2^64 - k), else an error naming it.
+  uint64_t get_seed(const std::string& name = "seed") const;
   double get_double(const std::string& name) const;
   std::vector<std::string> get_list(const std::string& name) const;  // comma-separated
   std::vector<int> get_int_list(const std::string& name) const;

@@ -56,7 +56,7 @@ int run_bench_gmm(const Argv& argv) {
   config.directions = args.get_int("directions");
   config.jobs = args.get_int("jobs");
   config.chunk = args.get_int("chunk");
-  config.seed = static_cast<uint64_t>(args.get_int64("seed"));
+  config.seed = args.get_seed();
   const std::string dtype = args.get("dtype");
   require(dtype == "float64" || dtype == "float32", "bench gmm: --dtype must be float64 or float32, got '" + dtype + "'");
   config.dtype = dtype == "float64" ? c10::kDouble : c10::kFloat;

@@ -70,7 +70,9 @@ int run_bench_images(const Argv& argv) {
   config.steps = args.get_int("steps");
   config.batch = args.get_int("batch");
   config.samples = args.get_int("samples");
-  config.seed = static_cast<uint64_t>(args.get_int64("seed"));
+  require(config.samples >= 1 && config.samples <= 10000, "bench images: --samples must be in 1..10000, got " + args.get("samples"));
+  require(args.get_int64("limit") >= 0, "bench images: --limit must be >= 0 (0: all images), got " + args.get("limit"));
+  config.seed = args.get_seed();
   config.out_dir = args.get("out");
   config.progress = !args.enabled("no-progress");
 

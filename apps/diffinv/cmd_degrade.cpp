@@ -38,7 +38,7 @@ int run_degrade(const Argv& argv) {
   const std::string resize = args.get("resize");
   require(resize == "error" || resize == "center-crop" || resize == "resize",
           "degrade: --resize must be error, center-crop or resize, got '" + resize + "'");
-  const uint64_t seed = static_cast<uint64_t>(args.get_int64("seed"));
+  const uint64_t seed = args.get_seed();
 
   const TaskConfig config = load_task_config(args.get("config"), args.all("set"));
   const std::string input = args.get("input");

@@ -124,7 +124,7 @@ int run_demo(const Argv& argv) {
     config.tasks.push_back({fs::path(path).stem().string(), load_task_config(path)});
   }
   config.batch = args.get_int("batch");
-  config.seed = static_cast<uint64_t>(args.get_int64("seed"));
+  config.seed = args.get_seed();
   config.out_dir = args.get("out");
   config.model_label = model.fingerprint;
   config.progress = !args.enabled("no-progress");

@@ -70,10 +70,12 @@ int run_estimate_variance(const Argv& argv) {
   for (const char* key : {"model", "data", "out"})
     require(args.given(key), std::string("estimate-variance: --") + key + " is required");
   const int n_sigmas = args.get_int("sigmas"), batch = args.get_int("batch"), k = args.get_int("samples-per-image");
-  require(n_sigmas >= 1, "estimate-variance: --sigmas must be at least 1");
+  require(n_sigmas >= 1 && n_sigmas <= 100000, "estimate-variance: --sigmas must be in 1..100000 (at most the training "
+                                               "schedule's steps are used), got " + args.get("sigmas"));
+  require(args.get_int64("limit") >= 0, "estimate-variance: --limit must be >= 0 (0: all images), got " + args.get("limit"));
   require(batch >= 1, "estimate-variance: --batch must be at least 1");
   require(k >= 1, "estimate-variance: --samples-per-image must be at least 1");
-  const uint64_t seed = static_cast<uint64_t>(args.get_int64("seed"));
+  const uint64_t seed = args.get_seed();
 
   const LoadedModel model = load_model(args, "estimate-variance");
   Denoiser* denoiser = model.denoiser.get();

@@ -74,7 +74,7 @@ int run_evaluate_prior(const Argv& argv) {
   const int batch = args.get_int("batch");
   require(limit >= 0, "evaluate-prior: --limit must be >= 0 (0: all images)");
   require(batch >= 1, "evaluate-prior: --batch must be >= 1");
-  const uint64_t seed = static_cast<uint64_t>(args.get_int64("seed"));
+  const uint64_t seed = args.get_seed();
   const long long bpd_images = args.get_int64("bpd");
   require(bpd_images >= 0, "evaluate-prior: --bpd must be >= 0 (0: skip)");
   const std::string model_name = args.get("model");

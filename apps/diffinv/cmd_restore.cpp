@@ -125,10 +125,10 @@ int run_restore(const Argv& argv) {
   const std::string resize = args.get("resize");
   require(resize == "error" || resize == "center-crop" || resize == "resize",
           "restore: --resize must be error, center-crop or resize, got '" + resize + "'");
-  const uint64_t seed = static_cast<uint64_t>(args.get_int64("seed"));
+  const uint64_t seed = args.get_seed();
   const bool from_measurements = args.enabled("measurement");
   const int n_samples = args.get_int("samples");
-  require(n_samples >= 1, "restore: --samples must be >= 1");
+  require(n_samples >= 1 && n_samples <= 10000, "restore: --samples must be in 1..10000, got " + args.get("samples"));
   const double warm_start = args.get_double("warm-start");
   require(warm_start > 0 && warm_start <= 1, "restore: --warm-start must be in (0, 1], got " + args.get("warm-start"));
   require(!args.given("init") || warm_start < 1, "restore: --init is the warm start's estimate: give --warm-start T0 < 1");

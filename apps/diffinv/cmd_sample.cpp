@@ -52,7 +52,7 @@ int run_sample(const Argv& argv) {
           "sample: '" + method + "' is a posterior sampler; choose an unconditional one (ddpm or ddim)");
   const std::string out = args.get("out");
   require(std::filesystem::path(out).extension() == ".png", "sample: --out must be a .png file, got '" + out + "'");
-  const uint64_t seed = static_cast<uint64_t>(args.get_int64("seed"));
+  const uint64_t seed = args.get_seed();
 
   const LoadedModel model = load_model(args, "sample");
   Denoiser& denoiser = *model.denoiser;
