@@ -13,6 +13,11 @@ namespace diffinv {
 // C = 1, RGB C = 3; an alpha channel is dropped with a notice on stderr ("<path>: alpha channel
 // dropped"). 16-bit PNGs are reduced to 8 bits (stb_image's conversion, value >> 8). Missing,
 // empty, unreadable or corrupt files throw diffinv::Error naming the path and the problem.
+// Limits on untrusted image files: the file size, and the pixel count from the header, checked before
+// decoding: 2^26 pixels (8192 x 8192) or $DIFFINV_MAX_IMAGE_PIXELS.
+constexpr uint64_t kMaxImageFileBytes = uint64_t(1) << 28;
+int64_t max_image_pixels();
+
 Tensor read_image(const std::string& path);
 
 // Writes [C, H, W] or [1, C, H, W] (C in {1, 3}, any device/dtype) as an 8-bit PNG: values are

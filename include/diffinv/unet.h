@@ -96,6 +96,10 @@ double unet_forward_flops(UNetModel& model, int64_t batch);
 
 // Builds the model of `config`, loads `checkpoint` strictly (see load_state_dict_strict) and puts
 // it in eval mode (dropout off).
+// The largest UNet built outside the meta device: 2^30 parameters (4 GiB in fp32; the largest
+// guided-diffusion model has 559 M), or $DIFFINV_MAX_PARAMETERS.
+int64_t max_unet_parameters();
+
 UNetModel load_unet(const UNetConfig& config, const std::string& checkpoint,
                     const torch::TensorOptions& options = torch::TensorOptions());
 

@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -36,15 +37,27 @@ std::string lower(std::string s) {
 
 }  // namespace
 
+int64_t max_image_pixels() {
+  const char* env = std::getenv("DIFFINV_MAX_IMAGE_PIXELS");
+  if (env == nullptr || *env == '\0') return int64_t(1) << 26;
+  return parse_integer(env, "DIFFINV_MAX_IMAGE_PIXELS");
+}
+
 Tensor read_image(const std::string& path) {
   std::error_code ec;
   require(fs::exists(path, ec), path + ": no such file");
   require(!fs::is_directory(path, ec), path + ": is a directory, not an image");
+  require(fs::is_regular_file(path, ec), path + ": not a regular file (a device, FIFO or socket), not an image");
+  const auto file_size = fs::file_size(path, ec);
+  require(!ec, path + ": cannot read its size (" + ec.message() + ")");
+  require(file_size > 0, path + ": empty file");
+  require(file_size <= kMaxImageFileBytes, path + ": " + std::to_string(file_size) + " bytes, more than an image file may have (" +
+                                               std::to_string(kMaxImageFileBytes) + ")");
   std::ifstream in(path, std::ios::binary);
   require(bool(in), path + ": cannot open for reading");
-  const std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  require(!bytes.empty(), path + ": empty file");
-  require(bytes.size() <= size_t(INT32_MAX), path + ": file too large");
+  std::vector<unsigned char> bytes(static_cast<size_t>(file_size));
+  in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(file_size));
+  require(in.gcount() == static_cast<std::streamsize>(file_size), path + ": read failed");
   const int len = int(bytes.size());
 
   int w = 0, h = 0, comp = 0;
@@ -52,6 +65,10 @@ Tensor read_image(const std::string& path) {
     const char* why = stbi_failure_reason();
     throw Error(path + ": not a readable PNG/JPEG image (" + (why ? why : "unknown reason") + ")");
   }
+  // The header's size decides before anything is decoded (a 249 KB PNG can declare 16000 x 16000).
+  require(int64_t(w) * int64_t(h) <= max_image_pixels(),
+          path + ": " + std::to_string(w) + "x" + std::to_string(h) + " (width x height) pixels, more than the limit of " +
+              std::to_string(max_image_pixels()) + " (set DIFFINV_MAX_IMAGE_PIXELS to raise it)");
   const int want = (comp == 1 || comp == 2) ? 1 : 3;
   int channels_in_file = 0;
   unsigned char* data = stbi_load_from_memory(bytes.data(), len, &w, &h, &channels_in_file, want);

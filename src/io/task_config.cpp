@@ -1,3 +1,4 @@
+#include "diffinv/text_file.h"
 #include "diffinv/task_config.h"
 
 #include <ATen/ATen.h>
@@ -318,13 +319,7 @@ TaskConfig parse_task_config(const std::string& text, const std::string& what) {
 
 namespace {
 
-std::string read_config_text(const std::string& path) {
-  std::ifstream f(path);
-  require(f.good(), "task config '" + path + "': cannot open the file");
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
+std::string read_config_text(const std::string& path) { return read_small_text_file(path, "task config '" + path + "'"); }
 
 // Sets node[parts[i]][parts[i + 1]]... = value, creating mappings on the way (yaml-cpp nodes are
 // references, so the root sees the change).
@@ -394,6 +389,12 @@ std::unique_ptr<Operator> make_operator(const TaskConfig& c, ImageShape shape, i
     return std::make_unique<AveragePoolingOperator>(shape, c.scale_factor);
   }
   if (n == "gaussian_blur" || n == "motion_blur" || n == "circular_blur") {
+    // Checked before the kernel is drawn: a motion kernel of 1001 on a 32x32 image would take
+    // gigabytes and minutes to draw only to be refused.
+    if (c.kernel_file.empty())
+      require(c.kernel_size / 2 < std::min(shape.height, shape.width),
+              where + ": kernel_size " + std::to_string(c.kernel_size) + " is too large for the image " + shape.str() +
+                  " (at most " + std::to_string(2 * std::min(shape.height, shape.width) - 1) + ")");
     Tensor kernel;
     if (!c.kernel_file.empty()) kernel = kernel_from_file(c.kernel_file);
     else if (n == "motion_blur") kernel = motion_blur_kernel(c.kernel_size, c.intensity, gen);

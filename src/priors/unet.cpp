@@ -6,6 +6,7 @@
 #include <torch/version.h>  // TORCH_VERSION_MAJOR
 
 #include <cmath>
+#include <cstdlib>
 
 namespace diffinv {
 
@@ -318,9 +319,23 @@ struct UNetModelImpl::Impl {
   c10::ScalarType dtype = torch::kFloat;
 };
 
+int64_t max_unet_parameters() {
+  const char* env = std::getenv("DIFFINV_MAX_PARAMETERS");
+  if (env == nullptr || *env == '\0') return int64_t(1) << 30;
+  return parse_integer(env, "DIFFINV_MAX_PARAMETERS");
+}
+
 UNetModelImpl::UNetModelImpl(const UNetConfig& config, const torch::TensorOptions& options)
     : torch::nn::Module("UNetModel"), impl_(std::make_shared<Impl>()), config_(config) {
   config_.validate();
+  if (!is_meta(options)) {
+    // Count on the meta device (no memory) before allocating: a hostile config is refused with
+    // its parameter count instead of taking gigabytes.
+    const int64_t count = UNetModel(config_, torch::TensorOptions().device(torch::kMeta))->num_parameters();
+    require(count <= max_unet_parameters(),
+            "model config: " + std::to_string(count) + " parameters, more than the limit of " +
+                std::to_string(max_unet_parameters()) + " (set DIFFINV_MAX_PARAMETERS to raise it)");
+  }
   const auto& o = options;
   auto& m = *impl_;
   m.dtype = c10::typeMetaToScalarType(o.dtype());

@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "diffinv/text_file.h"
 #include "diffinv/unet.h"
 
 namespace diffinv {
@@ -84,9 +85,20 @@ void UNetConfig::validate() const {
   if (in_channels <= 0) bad("in_channels", "must be positive");
   if (num_channels <= 0) bad("num_channels", "must be positive");
   if (num_res_blocks < 1) bad("num_res_blocks", "must be at least 1");
+  // Bounds far above any published model (ImageNet 512: 256 channels, 2-3 res blocks, 6 levels),
+  // checked before anything is built: a hostile config cannot ask for gigabytes or hours.
+  if (image_size > 4096) bad("image_size", std::to_string(image_size) + " is above the limit 4096");
+  if (in_channels > 64) bad("in_channels", std::to_string(in_channels) + " is above the limit 64");
+  if (num_channels > 2048) bad("num_channels", std::to_string(num_channels) + " is above the limit 2048");
+  if (num_res_blocks > 16) bad("num_res_blocks", std::to_string(num_res_blocks) + " is above the limit 16");
+  if (class_cond && num_classes > 100000) bad("num_classes", std::to_string(num_classes) + " is above the limit 100000");
+  if (diffusion_steps > 100000) bad("diffusion_steps", std::to_string(diffusion_steps) + " is above the limit 100000");
   if (class_cond && num_classes <= 0) bad("num_classes", "must be positive");
-  if (dropout < 0 || dropout >= 1) bad("dropout", "must be in [0, 1)");
+  if (!(dropout >= 0 && dropout < 1)) bad("dropout", "must be in [0, 1)");  // NaN too
   const auto mult = resolved_channel_mult();
+  if (mult.empty() || mult.size() > 10) bad("channel_mult", "must have 1 to 10 levels, got " + std::to_string(mult.size()));
+  for (double m : mult)
+    if (!(m > 0 && m <= 64)) bad("channel_mult", "entries must be in (0, 64]");
   const int factor = 1 << (mult.size() - 1);
   if (image_size % factor != 0)
     bad("image_size", std::to_string(image_size) + " is not divisible by 2^(levels-1) = " + std::to_string(factor));
@@ -201,11 +213,8 @@ UNetConfig parse_unet_config(const std::string& text, const std::string& what) {
 }
 
 UNetConfig load_unet_config(const std::string& yaml_path) {
-  std::ifstream f(yaml_path);
-  require(f.good(), "cannot open model config '" + yaml_path + "'");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  UNetConfig c = parse_unet_config(ss.str(), "model config '" + yaml_path + "'");
+  UNetConfig c = parse_unet_config(read_small_text_file(yaml_path, "model config '" + yaml_path + "'"),
+                                   "model config '" + yaml_path + "'");
   namespace fs = std::filesystem;
   if (!c.model_path.empty() && fs::path(c.model_path).is_relative() && !fs::exists(c.model_path)) {
     const fs::path beside = fs::path(yaml_path).parent_path() / c.model_path;

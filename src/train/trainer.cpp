@@ -200,7 +200,7 @@ void truncate_log(const std::string& path, long step) {
 
 UNetConfig load_training_config(const std::string& yaml_path) {
   const UNetConfig config = load_unet_config(yaml_path);
-  const YAML::Node root = YAML::LoadFile(yaml_path);
+  const YAML::Node root = YAML::Load(read_small_text_file(yaml_path, "model config '" + yaml_path + "'"));
   for (const char* key : {"image_size", "num_channels", "num_res_blocks", "learn_sigma"})
     require(bool(root[key]), yaml_path + ": the model config must set '" + key +
                                  "' for training (the defaults describe a 256x256 ImageNet model)");

@@ -1,0 +1,147 @@
+// Issue 15: hostile or absurd inputs get a one-line error naming the problem, quickly and without
+// allocating what they ask for: oversized images (checked from the header), non-regular files,
+// oversized configs, absurd model configs (bounds, then the parameter count on the meta device),
+// NaN fields, and a motion-blur kernel larger than the image.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "cli_runner.h"
+#include "diffinv/image_io.h"
+#include "diffinv/task_config.h"
+#include "diffinv/text_file.h"
+#include "diffinv/unet.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path fresh(const std::string& name) {
+  const fs::path d = fs::temp_directory_path() / ("diffinv_hostile_" + name);
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+// A PNG chunk: length, type, data, CRC over type + data.
+std::string chunk(const std::string& type, const std::string& data) {
+  auto be32 = [](uint32_t v) { return std::string{char(v >> 24), char((v >> 16) & 255), char((v >> 8) & 255), char(v & 255)}; };
+  const std::string body = type + data;
+  return be32(uint32_t(data.size())) + body + be32(uint32_t(crc32(0, reinterpret_cast<const Bytef*>(body.data()), uInt(body.size()))));
+}
+
+// The header of a 16000 x 16000 grayscale PNG (the issue's 249 KB bomb needs only its IHDR here:
+// the size must be refused before any pixel is decoded).
+std::string bomb_png() {
+  std::string ihdr = {0, 0, 0x3e, char(0x80), 0, 0, 0x3e, char(0x80), 8, 0, 0, 0, 0};
+  return std::string("\x89PNG\r\n\x1a\n", 8) + chunk("IHDR", ihdr) + chunk("IEND", "");
+}
+
+template <typename F>
+double seconds_of(F&& f) {
+  const auto t0 = std::chrono::steady_clock::now();
+  f();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::string task(const std::string& name) { return std::string(DIFFINV_SOURCE_DIR) + "/configs/tasks/" + name + ".yaml"; }
+
+void expect_refused(const CliResult& r, const std::string& needle) {
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("error: "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(needle), std::string::npos) << "expected '" << needle << "' in:\n" << r.output;
+  EXPECT_EQ(r.output.find("terminate"), std::string::npos) << r.output;
+}
+
+}  // namespace
+
+TEST(HostileInputs, ImagesAreCheckedBeforeDecoding) {
+  const fs::path d = fresh("images");
+  std::ofstream(d / "bomb.png", std::ios::binary) << bomb_png();
+  double s = seconds_of([&] {
+    try {
+      diffinv::read_image((d / "bomb.png").string());
+      ADD_FAILURE() << "the 16000x16000 header was accepted";
+    } catch (const diffinv::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("16000x16000 (width x height) pixels"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("DIFFINV_MAX_IMAGE_PIXELS"), std::string::npos) << e.what();
+    }
+  });
+  EXPECT_LT(s, 2.0);
+  // A device and a FIFO are not images (reading /dev/zero would never end).
+  ASSERT_EQ(mkfifo((d / "fifo.png").c_str(), 0600), 0);
+  for (const std::string path : {std::string("/dev/zero"), (d / "fifo.png").string()}) {
+    try {
+      diffinv::read_image(path);
+      ADD_FAILURE() << path << " accepted";
+    } catch (const diffinv::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("not a regular file"), std::string::npos) << e.what();
+    }
+  }
+  expect_refused(run_cli("degrade --config " + task("fmnist/denoise") + " --input /dev/zero --out " + (d / "out").string()),
+                 "not a regular file");
+  EXPECT_FALSE(fs::exists(d / "out"));
+  fs::remove_all(d);
+}
+
+TEST(HostileInputs, ConfigsAreBoundedBeforeAnythingIsBuilt) {
+  const fs::path d = fresh("configs");
+  const std::string base = "image_size: 32\nin_channels: 1\nnum_res_blocks: 1\nlearn_sigma: True\n";
+  struct Case {
+    std::string name, yaml, message;
+  };
+  const std::vector<Case> cases = {
+      {"wide", base + "num_channels: 4096\n", "num_channels 4096 is above the limit 2048"},
+      {"deep", "image_size: 32\nin_channels: 1\nnum_channels: 32\nnum_res_blocks: 1000000\n", "num_res_blocks 1000000 is above"},
+      {"steps", base + "num_channels: 32\ndiffusion_steps: 200000000\n", "diffusion_steps 200000000 is above"},
+      {"nan", base + "num_channels: 32\ndropout: .nan\n", "dropout must be in [0, 1)"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    const fs::path yaml = d / (c.name + ".yaml");
+    std::ofstream(yaml) << c.yaml;
+    const double s = seconds_of([&] { expect_refused(run_cli("info " + yaml.string()), c.message); });
+    EXPECT_LT(s, 20.0);
+  }
+  // Within every bound, but 2048 channels x mult 8 is 30 billion parameters: `info` describes it
+  // (on the meta device), building it is refused with the count before any allocation.
+  diffinv::UNetConfig huge;
+  huge.image_size = 32;
+  huge.in_channels = 1;
+  huge.num_res_blocks = 1;
+  huge.num_channels = 2048;
+  huge.channel_mult = {1, 8};
+  huge.attention_resolutions = {};
+  try {
+    const double s = seconds_of([&] { diffinv::UNetModel model(huge); });
+    ADD_FAILURE() << "a 30-billion-parameter model was built in " << s << " s";
+  } catch (const diffinv::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("30581561345 parameters, more than the limit of 1073741824"), std::string::npos)
+        << e.what();
+  }
+  // A 2 MB config is refused unread (a YAML parser builds a node per list element).
+  std::ofstream(d / "big.yaml") << "measurement:\n  operator:\n    name: noise\n    in_shape: [" << std::string(2 << 20, '1') << "]\n";
+  expect_refused(run_cli("degrade --config " + (d / "big.yaml").string() + " --input x.png --out " + (d / "o").string()),
+                 "more than a config may have");
+  EXPECT_THROW(diffinv::read_small_text_file("/dev/zero", "test"), diffinv::Error);
+  fs::remove_all(d);
+}
+
+TEST(HostileInputs, MotionKernelLargerThanTheImageIsRefusedFirst) {
+  const fs::path d = fresh("kernel");
+  diffinv::write_png((d / "x.png").string(), at::zeros({1, 32, 32}));
+  const double s = seconds_of([&] {
+    expect_refused(run_cli("degrade --config " + task("mblur") + " --set measurement.operator.in_shape=[1,1,32,32] "
+                           "--set measurement.operator.kernel_size=1001 --input " + (d / "x.png").string() +
+                           " --out " + (d / "out").string()),
+                   "kernel_size 1001 is too large for the image");
+  });
+  EXPECT_LT(s, 10.0);
+  EXPECT_FALSE(fs::exists(d / "out"));
+  fs::remove_all(d);
+}
