@@ -145,3 +145,14 @@ TEST(HostileInputs, MotionKernelLargerThanTheImageIsRefusedFirst) {
   EXPECT_FALSE(fs::exists(d / "out"));
   fs::remove_all(d);
 }
+
+// A noise level that overflows float32 gives an error, as in restore, not a blank measurement.
+TEST(HostileInputs, DegradeRefusesAnOverflowingMeasurement) {
+  const fs::path d = fresh("overflow");
+  diffinv::write_png((d / "x.png").string(), at::zeros({1, 32, 32}));
+  expect_refused(run_cli("degrade --config " + task("fmnist/denoise") + " --set measurement.noise.sigma=1e308 --input " +
+                         (d / "x.png").string() + " --out " + (d / "out").string()),
+                 "contains NaN or Inf");
+  EXPECT_FALSE(fs::exists(d / "out"));
+  fs::remove_all(d);
+}

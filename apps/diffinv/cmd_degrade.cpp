@@ -51,6 +51,9 @@ int run_degrade(const Argv& argv) {
   const auto op = make_operator(config, shape, 1, gen);
   const Tensor clean = op->forward(x);
   const Tensor y = apply_task_noise(config, clean, gen);
+  // As restore: a measurement that overflowed (sigma 1e308 is inf in float) is no measurement.
+  require(at::isfinite(y).all().item<bool>(), "degrade: the measurement contains NaN or Inf values (noise sigma " +
+                                                 std::to_string(config.sigma_y()) + " overflows float32?)");
 
   const bool phase = config.operator_name == "phase_retrieval";
   const Tensor view = measurement_view(*op, y);
