@@ -69,7 +69,7 @@ int main(int argc, char** argv) {
       }
       if (args[0] == "--threads" && args.size() >= 2) {
         threads = static_cast<int>(diffinv::parse_integer(args[1], "--threads"));
-        diffinv::require(threads > 0 && threads <= 4096, "--threads needs a positive integer, got '" + args[1] + "'");
+        diffinv::require(threads > 0 && threads <= 4096, "--threads must be in 1..4096, got '" + args[1] + "'");
         args.erase(args.begin(), args.begin() + 2);
         continue;
       }

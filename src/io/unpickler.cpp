@@ -132,7 +132,7 @@ class Unpickler {
         }
         case 'F': {
           auto v = PyValue::make(Kind::Float);
-          v->f = std::stod(read_line());
+          v->f = parse_number(read_line(), err("FLOAT opcode"));
           push(v);
           break;
         }

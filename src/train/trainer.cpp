@@ -191,7 +191,7 @@ void truncate_log(const std::string& path, long step) {
       continue;
     }
     if (line.empty()) continue;
-    if (std::stol(line.substr(0, line.find(','))) <= step) text += line + "\n";
+    if (parse_integer(line.substr(0, line.find(',')), path + ": a log row's step") <= step) text += line + "\n";
   }
   write_text_file(path, text);
 }
