@@ -160,5 +160,5 @@ TEST(TaskConfig, ErrorsNameTheKeyAndLine) {
   expect_error([&] {
     parse_task_config("measurement:\n  operator:\n    name: inpainting\n  mask_opt:\n    mask_type: extreme\n  noise:\n    name: clean\n", "t.yaml");
   }, {"measurement.mask_opt.mask_type", "extreme"});
-  expect_error([&] { load_task_config("/nonexistent/task.yaml"); }, {"/nonexistent/task.yaml", "cannot open"});
+  expect_error([&] { load_task_config("/nonexistent/task.yaml"); }, {"/nonexistent/task.yaml", "no such file"});
 }
