@@ -7,11 +7,14 @@
 #include <zlib.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <functional>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 
 #include "cli_runner.h"
+#include "diffinv/checkpoint.h"
 #include "diffinv/image_io.h"
 #include "diffinv/task_config.h"
 #include "diffinv/text_file.h"
@@ -155,4 +158,34 @@ TEST(HostileInputs, DegradeRefusesAnOverflowingMeasurement) {
                  "contains NaN or Inf");
   EXPECT_FALSE(fs::exists(d / "out"));
   fs::remove_all(d);
+}
+
+// A full disk: every writer (PNG, text/JSON, safetensors) fails with an error naming the file and
+// leaves nothing behind, neither under the final name nor as a .tmp (a 64 KiB tmpfs, as root).
+TEST(HostileInputs, FullDiskLeavesNoFiles) {
+  const fs::path mnt = fresh("fulldisk");
+  if (std::system(("mount -t tmpfs -o size=64k tmpfs " + mnt.string() + " 2>/dev/null").c_str()) != 0)
+    GTEST_SKIP() << "cannot mount a small tmpfs here (needs root): the full-disk case is not tested";
+  const auto expect_nothing_written = [&](const std::function<void()>& write, const fs::path& file) {
+    try {
+      write();
+      ADD_FAILURE() << file << " was written to a full disk without an error";
+    } catch (const diffinv::Error& e) {
+      EXPECT_NE(std::string(e.what()).find(file.string()), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(fs::exists(file)) << file;
+    EXPECT_FALSE(fs::exists(file.string() + ".tmp")) << file;
+  };
+  expect_nothing_written([&] { diffinv::write_png((mnt / "noise.png").string(), at::rand({3, 256, 256}) * 2 - 1); },
+                         mnt / "noise.png");
+  expect_nothing_written([&] { diffinv::write_text_file((mnt / "big.json").string(), std::string(200000, 'x')); },
+                         mnt / "big.json");
+  diffinv::StateDict state;
+  state.add("w", at::rand({256, 1024}));
+  expect_nothing_written([&] { diffinv::save_safetensors(state, (mnt / "w.safetensors").string()); }, mnt / "w.safetensors");
+  // With room again, the same writers work in the same folder.
+  diffinv::write_png((mnt / "small.png").string(), at::zeros({1, 8, 8}));
+  EXPECT_TRUE(fs::exists(mnt / "small.png"));
+  EXPECT_EQ(std::system(("umount " + mnt.string()).c_str()), 0);
+  fs::remove_all(mnt);
 }

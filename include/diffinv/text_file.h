@@ -1,6 +1,8 @@
 // Writing result files (JSON, CSV, Markdown) so that a failure never leaves a partial file, and
 // reading small text files (configs) that may come from strangers.
 #pragma once
+#include <functional>
+#include <ostream>
 #include <string>
 
 namespace diffinv {
@@ -8,6 +10,11 @@ namespace diffinv {
 // Writes `text` to path + ".tmp", then renames it over `path`; throws a diffinv::Error naming the
 // path (and removes the temporary file) when anything fails.
 void write_text_file(const std::string& path, const std::string& text);
+
+// The same for any content: `write` fills the stream of path + ".tmp"; every write, the flush and
+// the close are checked (a full disk), then it is renamed over `path`. On any failure the temporary
+// file is removed and a diffinv::Error names the path: no partial or empty file under either name.
+void write_file_atomically(const std::string& path, const std::function<void(std::ostream&)>& write);
 
 // Config files are small: at most this many bytes (a YAML parser builds a node per element, so a
 // 48 MB list costs gigabytes).

@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "diffinv/text_file.h"
 #include "unpickler.h"
 #include "zip_archive.h"
 
@@ -504,18 +505,13 @@ void save_safetensors(const StateDict& state, const std::string& path) {
   }
   std::string h = header.dump();
   while ((8 + h.size()) % 8 != 0) h.push_back(' ');
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    require(f.good(), "cannot write '" + tmp + "'");
+  write_file_atomically(path, [&](std::ostream& f) {
     const uint64_t n = h.size();
     f.write(reinterpret_cast<const char*>(&n), 8);
     f.write(h.data(), static_cast<std::streamsize>(h.size()));
     for (const auto& t : data)
       f.write(static_cast<const char*>(t.data_ptr()), static_cast<std::streamsize>(t.numel() * t.element_size()));
-    require(f.good(), "write failed for '" + tmp + "'");
-  }
-  require(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename '" + tmp + "' to '" + path + "'");
+  });
 }
 
 StateDict load_checkpoint(const std::string& path) {

@@ -1,6 +1,8 @@
 // PNG/JPEG I/O via Debian's libstb-dev (stb_image / stb_image_write, implemented in this file only).
 #include "diffinv/image_io.h"
 
+#include "diffinv/text_file.h"
+
 #include <ATen/ATen.h>
 
 #include <algorithm>
@@ -104,19 +106,18 @@ void write_png(const std::string& path, const Tensor& image) {
   const Tensor bytes =
       ((x.clamp(-1, 1) + 1) * 127.5).round().clamp(0, 255).to(at::kByte).permute({1, 2, 0}).contiguous();
   const int c = int(x.size(0)), h = int(x.size(1)), w = int(x.size(2));
-  const std::string tmp = path + ".tmp";
-  const int ok = stbi_write_png(tmp.c_str(), w, h, c, bytes.data_ptr<uint8_t>(), w * c);
-  std::error_code ec;
-  if (!ok) {
-    fs::remove(tmp, ec);
-    throw Error(path + ": cannot write PNG (does the directory exist and is it writable?)");
+  // Encoded in memory, then written with every write checked (stbi_write_png ignores fwrite errors,
+  // so a full disk used to leave a 0-byte PNG under the final name).
+  int length = 0;
+  unsigned char* png = stbi_write_png_to_mem(bytes.data_ptr<uint8_t>(), w * c, w, h, c, &length);
+  require(png != nullptr && length > 0, path + ": PNG encoding failed");
+  try {
+    write_file_atomically(path, [&](std::ostream& f) { f.write(reinterpret_cast<const char*>(png), length); });
+  } catch (...) {
+    STBIW_FREE(png);
+    throw;
   }
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    std::error_code ignored;
-    fs::remove(tmp, ignored);
-    throw Error(path + ": cannot move the written PNG into place (" + ec.message() + ")");
-  }
+  STBIW_FREE(png);
 }
 
 Tensor read_images(const std::vector<std::string>& paths) {

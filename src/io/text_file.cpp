@@ -8,23 +8,32 @@
 
 namespace diffinv {
 
-void write_text_file(const std::string& path, const std::string& text) {
+void write_file_atomically(const std::string& path, const std::function<void(std::ostream&)>& write) {
   const std::string tmp = path + ".tmp";
   bool ok = false;
-  {
-    std::ofstream f(tmp);
+  std::string why;
+  try {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
     if (f.good()) {
-      f << text;
+      write(f);
       f.flush();
-      ok = f.good();
+      f.close();  // a full disk may only show here
+      ok = !f.fail();
     }
+  } catch (const std::exception& e) {
+    why = std::string(": ") + e.what();
   }
   std::error_code ec;
   if (ok) std::filesystem::rename(tmp, path, ec);
   if (!ok || ec) {
-    std::filesystem::remove(tmp, ec);
-    throw Error("cannot write '" + path + "'");
+    std::error_code ignored;
+    std::filesystem::remove(tmp, ignored);
+    throw Error("cannot write '" + path + "'" + (why.empty() ? " (is the disk full, or the folder missing or read-only?)" : why));
   }
+}
+
+void write_text_file(const std::string& path, const std::string& text) {
+  write_file_atomically(path, [&](std::ostream& f) { f << text; });
 }
 
 std::string read_small_text_file(const std::string& path, const std::string& what, size_t max_bytes) {
