@@ -152,7 +152,10 @@ int run_demo(const Argv& argv) {
         break;
       }
   }
-  const ImageSet posterior_data = load_image_set(args.get("input"), shape, std::min<int64_t>(images, 8), args.get("resize"));
+  // The first 8 of the images already loaded (not read a second time).
+  const int64_t posterior_count = std::min<int64_t>(data.images.size(0), 8);
+  const ImageSet posterior_data{data.images.narrow(0, 0, posterior_count),
+                                std::vector<std::string>(data.names.begin(), data.names.begin() + posterior_count), data.source};
   const ImageBenchmarkResult posterior_result = posterior_samples > 0 ? run_image_benchmark(*model.denoiser, posterior_data, posterior)
                                                                       : ImageBenchmarkResult{};
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
