@@ -431,6 +431,48 @@ TEST_F(Train, WarmupsAreRecordedAndResumeBitForBit) {
   EXPECT_TRUE(differ);
 }
 
+// --timesteps sigma:S is a second training phase: a uniform run resumes into it bit-for-bit like a
+// run that had it from the start, only if the phase starts at or after the checkpoint; a phase-2
+// checkpoint refuses a resume without it; and the weighted draws change the trajectory.
+TEST_F(Train, TimestepSamplingPhaseResumesBitForBit) {
+  const std::vector<double> sigmas = {0.5, 2.0, 8.0, 16.0};
+  const std::vector<double> p = timestep_probabilities(sigmas, 4.0);  // weights 1, 1, 2, 4
+  ASSERT_EQ(p.size(), 4u);
+  const std::vector<double> expected = {1.0 / 8, 1.0 / 8, 2.0 / 8, 4.0 / 8};
+  for (size_t i = 0; i < 4; ++i) EXPECT_NEAR(p[i], expected[i], 1e-15);
+  expect_error([&] { timestep_probabilities(sigmas, 0.0); }, {"sigma_ref > 0"});
+
+  TrainOptions o = tiny_options();
+  o.steps = 6;
+  o.timestep_sigma_ref = 0.5;
+  o.timesteps_from = 3;
+  train_unet(tiny_config(), tiny_images(), path("whole"), o);
+  TrainOptions uniform = tiny_options();
+  uniform.steps = 3;
+  train_unet(tiny_config(), tiny_images(), path("split"), uniform);
+  o.resume = true;
+  TrainOptions too_early = o;
+  too_early.timesteps_from = 2;  // would rewrite step 2, already taken uniformly
+  expect_error([&] { train_unet(tiny_config(), tiny_images(), path("split"), too_early); }, {"different timesteps"});
+  train_unet(tiny_config(), tiny_images(), path("split"), o);
+  const StateDict a = load_safetensors(path("whole/checkpoint.safetensors")),
+                  b = load_safetensors(path("split/checkpoint.safetensors"));
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(at::equal(a.entries[i].second, b.entries[i].second)) << a.entries[i].first;
+  EXPECT_EQ(b.metadata.at("timesteps"), "sigma:0.5 from step 3");
+  TrainOptions dropped = uniform;
+  dropped.resume = true;
+  dropped.steps = 7;
+  expect_error([&] { train_unet(tiny_config(), tiny_images(), path("split"), dropped); }, {"timesteps"});
+  uniform.steps = 6;
+  train_unet(tiny_config(), tiny_images(), path("uniform"), uniform);
+  EXPECT_FALSE(at::equal(load_safetensors(path("uniform/checkpoint.safetensors")).at("model.out.2.weight"),
+                         a.at("model.out.2.weight")));
+  TrainOptions bad = tiny_options();
+  bad.timestep_sigma_ref = -1;
+  expect_error([&] { train_unet(tiny_config(), tiny_images(), path("bad"), bad); }, {"--timesteps sigma:S"});
+}
+
 // The op profile sees the convolutions of a forward + backward pass and files them as such.
 TEST(OpProfileTest, RecordsTopLevelOpsAndCategories) {
   UNetModel model(tiny_config());
@@ -481,7 +523,7 @@ TEST_F(Train, CommandLine) {
   EXPECT_EQ(help.status, 0);
   for (const char* opt : {"--config", "--data", "--out", "--steps", "--batch", "--lr", "--seed", "--resume", "--device",
                           "--ema", "--save-every", "--threads", "--flip", "--lambda-vlb", "--grad-clip", "--log-every",
-                          "--warmup", "--ema-warmup"})
+                          "--warmup", "--ema-warmup", "--timesteps", "--timesteps-from"})
     EXPECT_NE(help.output.find(opt), std::string::npos) << opt;
   const std::string cfg = std::string(DIFFINV_SOURCE_DIR) + "/configs/models/fashion-mnist-small.yaml";
   auto expect_fails = [](const CliResult& r, const std::string& needle) {
@@ -490,6 +532,10 @@ TEST_F(Train, CommandLine) {
     EXPECT_NE(r.output.find(needle), std::string::npos) << r.output;
   };
   expect_fails(run_cli("train --config " + cfg + " --data mnist --out " + path("o")), "unknown data source 'mnist'");
+  expect_fails(run_cli("train --config " + cfg + " --data fashion-mnist --timesteps loss --out " + path("o")),
+               "--timesteps must be uniform or sigma:S, got 'loss'");
+  expect_fails(run_cli("train --config " + cfg + " --data fashion-mnist --timesteps sigma:0 --out " + path("o")),
+               "needs S > 0");
   std::ofstream(path("partial.yaml")) << "num_channels: 32\nnum_res_blocks: 1\nlearn_sigma: True\nin_channels: 1\n";
   expect_fails(run_cli("train --config " + path("partial.yaml") + " --data fashion-mnist --out " + path("o")),
                "must set 'image_size'");

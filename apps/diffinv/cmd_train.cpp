@@ -18,7 +18,7 @@ int run_train(const Argv& argv) {
   Args args("train",
             "Trains the ADM UNet of a model config as an eps-prediction DDPM with improved DDPM's hybrid loss\n"
             "(eps MSE + lambda_vlb * L_vlb for the learned variance; plain MSE when learn_sigma is false), AdamW,\n"
-            "gradient clipping and an EMA of the weights. Timesteps are uniform on the config's schedule\n"
+            "gradient clipping and an EMA of the weights. Timesteps are uniform (or see --timesteps) on the schedule\n"
             "(noise_schedule, diffusion_steps; linear 1000 by default).");
   args.option("config", "MODEL.yaml", "model config (e.g. configs/models/fashion-mnist-small.yaml)")
       .option("data", "SOURCE", "fashion-mnist | fashion-mnist:test | a folder of PNG/JPEG images")
@@ -31,6 +31,10 @@ int run_train(const Argv& argv) {
       .option("ema", "RATE", "EMA decay of the weights", "0.9999")
       .flag("ema-warmup", "EMA decay min(RATE, (1 + k) / (10 + k)) at step k, so early EMA weights forget the init")
       .option("lambda-vlb", "X", "weight of L_vlb in the hybrid loss", "0.001")
+      .option("timesteps", "uniform|sigma:S",
+              "timestep sampling: uniform, or p(t) ~ max(1, sigma_t / S) (more large-sigma steps; the vlb term\n"
+              "is importance-weighted so it stays unbiased)", "uniform")
+      .option("timesteps-from", "STEP", "use --timesteps from this step on (uniform before): a second training phase", "0")
       .option("grad-clip", "X", "max global gradient norm (0: off)", "1.0")
       .option("seed", "S", "seed of the initial weights and of every step's randomness", "0")
       .option("flip", "on|off|auto", "random horizontal flips; auto: on for folders, off for Fashion-MNIST", "auto")
@@ -69,6 +73,13 @@ int run_train(const Argv& argv) {
   o.ema_rate = args.get_double("ema");
   o.lambda_vlb = args.get_double("lambda-vlb");
   o.grad_clip = args.get_double("grad-clip");
+  const std::string timesteps = args.get("timesteps");
+  if (timesteps != "uniform") {
+    require(timesteps.rfind("sigma:", 0) == 0, "train: --timesteps must be uniform or sigma:S, got '" + timesteps + "'");
+    o.timestep_sigma_ref = parse_number(timesteps.substr(6), "train: --timesteps sigma:S");
+    require(o.timestep_sigma_ref > 0, "train: --timesteps sigma:S needs S > 0, got '" + timesteps + "'");
+  }
+  o.timesteps_from = static_cast<long>(args.get_int64("timesteps-from"));
   const long long seed = args.get_int64("seed");
   require(seed >= 0, "train: --seed must be non-negative");
   o.seed = static_cast<uint64_t>(seed);

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "diffinv/common.h"
 #include "diffinv/op_profile.h"
@@ -33,6 +34,12 @@ struct TrainOptions {
   bool ema_warmup = false;     // EMA rate min(ema_rate, (1 + k) / (10 + k)) at step k
   double grad_clip = 1.0;      // max global L2 norm of the gradients (<= 0: off)
   double lambda_vlb = 0.001;   // weight of L_vlb (= vb * T) in the hybrid loss
+  // Timestep sampling. 0: uniform (improved DDPM). S > 0: p(t) proportional to max(1, sigma_t / S)
+  // from step timesteps_from on (uniform before), so the eps-MSE is weighted by T p(t) and large-sigma
+  // steps, where an eps error is amplified sigma_t times in x0, get more of the gradient; the vlb
+  // term is importance-weighted by 1 / (T p(t)) and stays an unbiased estimate of L_vlb.
+  double timestep_sigma_ref = 0;
+  long timesteps_from = 0;
   uint64_t seed = 0;
   bool flip = false;           // random horizontal flips
   long save_every = 1000;      // checkpoint every N steps (0: only at the end)
@@ -70,6 +77,9 @@ struct TrainSpeed {
 // anything: `diffinv bench train`. With profile_ops, also the time of every top-level op.
 TrainSpeed measure_training_speed(const UNetConfig& config, const Tensor& images, const TrainOptions& options,
                                   long warmup_steps, long steps, bool profile_ops);
+
+// p(t) proportional to max(1, sigma_t / sigma_ref) over a schedule's sigmas (--timesteps sigma:S).
+std::vector<double> timestep_probabilities(const std::vector<double>& sigmas, double sigma_ref);
 
 // A model config for training: load_unet_config plus a check that image_size, num_channels,
 // num_res_blocks and learn_sigma are set explicitly (their defaults describe 256x256 ImageNet).

@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -43,6 +44,10 @@ std::string fmt(double v) {
   return o.str();
 }
 
+std::string timestep_setting(const TrainOptions& o) {
+  return "sigma:" + fmt(o.timestep_sigma_ref) + " from step " + std::to_string(o.timesteps_from);
+}
+
 // Every setting that changes the trajectory: a resumed run must match all of them.
 std::map<std::string, std::string> run_settings(const UNetConfig& config, const TrainOptions& o) {
   UNetConfig c = config;
@@ -61,6 +66,7 @@ std::map<std::string, std::string> run_settings(const UNetConfig& config, const 
   // Recorded only when used, so runs from before these options resume unchanged.
   if (o.warmup > 0) s["warmup"] = std::to_string(o.warmup);
   if (o.ema_warmup) s["ema_warmup"] = "true";
+  if (o.timestep_sigma_ref > 0) s["timesteps"] = timestep_setting(o);
   return s;
 }
 
@@ -146,7 +152,7 @@ void save_run(const std::string& dir, const UNetModel& model, TrainState& s, lon
 }
 
 // Loads checkpoint.safetensors into the state; returns the step and the recorded seconds.
-std::pair<long, double> load_run(const std::string& dir, TrainState& s,
+std::pair<long, double> load_run(const std::string& dir, TrainState& s, const TrainOptions& o,
                                  const std::map<std::string, std::string>& settings) {
   const std::string path = (fs::path(dir) / "checkpoint.safetensors").string();
   require(fs::exists(path), "--resume: " + path + " not found");
@@ -157,14 +163,18 @@ std::pair<long, double> load_run(const std::string& dir, TrainState& s,
     return it->second;
   };
   require(meta("format") == "diffinv-train-1", path + ": unknown checkpoint format '" + meta("format") + "'");
+  const long step = static_cast<long>(parse_integer(meta("step"), path + " step"));
   for (const auto& [key, want] : settings) {
     const auto it = ck.metadata.find(key);
+    // A timestep sampling that starts at or after the checkpoint's step leaves its past unchanged:
+    // a uniform run can continue with one (a second training phase).
+    if (key == "timesteps" && it == ck.metadata.end() && o.timesteps_from >= step) continue;
     const std::string got = it == ck.metadata.end() ? "(not set)" : it->second;
     const std::string values = key == "config" ? "" : " ('" + got + "' there, '" + want + "' now)";
     require(got == want, "--resume: the run in " + dir + " was trained with a different " +
                              (key == "config" ? "model config" : key) + values + "; resuming must use the same settings");
   }
-  for (const std::string key : {"warmup", "ema_warmup"}) {
+  for (const std::string key : {"warmup", "ema_warmup", "timesteps"}) {
     const auto it = ck.metadata.find(key);
     require(it == ck.metadata.end() || settings.count(key), "--resume: the run in " + dir + " was trained with " +
                                                                 key + " " + (it == ck.metadata.end() ? "" : it->second) +
@@ -177,7 +187,7 @@ std::pair<long, double> load_run(const std::string& dir, TrainState& s,
       require(v.sizes() == s.views[i].sizes(), path + ": '" + prefix + s.names[i] + "' has the wrong shape");
       s.slice(*flat, i).copy_(v);
     }
-  return {static_cast<long>(parse_integer(meta("step"), path + " step")), parse_number(meta("seconds"), path + " seconds")};
+  return {step, parse_number(meta("seconds"), path + " seconds")};
 }
 
 // Keeps the log rows up to `step` (a run resumed from an earlier checkpoint redoes the rest).
@@ -197,6 +207,15 @@ void truncate_log(const std::string& path, long step) {
 }
 
 }  // namespace
+
+std::vector<double> timestep_probabilities(const std::vector<double>& sigmas, double sigma_ref) {
+  require(sigma_ref > 0 && std::isfinite(sigma_ref), "timestep_probabilities: need a finite sigma_ref > 0");
+  std::vector<double> p(sigmas.size());
+  double total = 0;
+  for (size_t t = 0; t < sigmas.size(); ++t) total += p[t] = std::max(1.0, sigmas[t] / sigma_ref);
+  for (double& v : p) v /= total;
+  return p;
+}
 
 UNetConfig load_training_config(const std::string& yaml_path) {
   const UNetConfig config = load_unet_config(yaml_path);
@@ -221,6 +240,8 @@ void check_training_inputs(const UNetConfig& config, const Tensor& images, const
   require(o.steps >= 1 && o.batch >= 1, "train: --steps and --batch must be positive");
   require(o.lr > 0 && o.ema_rate >= 0 && o.ema_rate < 1, "train: need --lr > 0 and 0 <= --ema < 1");
   require(o.warmup >= 0, "train: --warmup must be >= 0");
+  require(std::isfinite(o.timestep_sigma_ref) && o.timestep_sigma_ref >= 0 && o.timesteps_from >= 0,
+          "train: --timesteps sigma:S needs a finite S > 0 and --timesteps-from >= 0");
   require(o.save_every >= 0 && o.log_every >= 1, "train: need --save-every >= 0 and --log-every >= 1");
   const torch::Device device(o.device);
   require(device.is_cpu() || device.is_cuda(), "train: --device must be cpu or cuda[:N], got '" + o.device + "'");
@@ -259,6 +280,13 @@ class Trainer {
     // The whole data set lives on the device: no host-to-device copy (and sync) per step.
     data_ = images.to(device_, torch::kFloat).contiguous();
     sums_ = torch::zeros({3}, dev_f());
+    if (o.timestep_sigma_ref > 0) {
+      const std::vector<double> p = timestep_probabilities(schedule_.sigmas(), o.timestep_sigma_ref);
+      std::vector<double> vb_weight(p.size());
+      for (size_t t = 0; t < p.size(); ++t) vb_weight[t] = 1.0 / (double(p.size()) * p[t]);
+      timestep_probs_ = torch::tensor(p, torch::kDouble).to(device_, torch::kFloat);
+      vb_importance_ = torch::tensor(vb_weight, torch::kDouble).to(device_, torch::kFloat);
+    }
   }
 
   TrainState& state() { return state_; }
@@ -280,14 +308,18 @@ class Trainer {
       const Tensor mask = (torch::rand({o_.batch, 1, 1, 1}, gen, dev_f()) < 0.5);
       x0 = torch::where(mask, x0.flip({3}), x0);
     }
-    const Tensor timesteps = torch::randint(T, {o_.batch}, gen, dev_l());
+    const bool weighted = timestep_probs_.defined() && step >= o_.timesteps_from;
+    const Tensor timesteps = weighted ? torch::multinomial(timestep_probs_, o_.batch, /*replacement=*/true, gen)
+                                      : torch::randint(T, {o_.batch}, gen, dev_l());
     const Tensor noise = diffinv::randn_like(x0, gen);
     const Tensor x_t = loss_fn_.q_sample(x0, timesteps, noise);
     phase(&TrainPhaseTimes::data);
     const Tensor output = model_->forward(x_t, timesteps.to(torch::kFloat));
     phase(&TrainPhaseTimes::forward);
     const DiffusionLossTerms terms = loss_fn_(output, x0, x_t, timesteps, noise);
-    const Tensor loss = terms.loss.mean();
+    const Tensor loss =
+        weighted ? (terms.mse + (terms.loss - terms.mse) * vb_importance_.index_select(0, timesteps)).mean()
+                 : terms.loss.mean();
     phase(&TrainPhaseTimes::loss);
     state_.grads.zero_();
     loss.backward();
@@ -333,6 +365,7 @@ class Trainer {
   UNetModel model_;
   TrainState state_;
   Tensor data_, sums_;  // sums_: loss, mse, vb summed over the log interval
+  Tensor timestep_probs_, vb_importance_;  // with --timesteps sigma:S: p(t) and 1 / (T p(t))
 };
 
 }  // namespace
@@ -366,7 +399,7 @@ TrainResult train_unet(const UNetConfig& config, const Tensor& images, const std
   long start = 0;
   double seconds_before = 0;
   if (o.resume) {
-    std::tie(start, seconds_before) = load_run(out_dir, trainer.state(), settings);
+    std::tie(start, seconds_before) = load_run(out_dir, trainer.state(), o, settings);
     truncate_log(log_path, start);
   } else {
     write_text_file(log_path, std::string(kLogHeader) + "\n");
