@@ -16,6 +16,8 @@ struct BenchEntry {
 const std::vector<BenchEntry>& benches() {
   static const std::vector<BenchEntry> table = {
       {"gmm", "every sampler against the exact posterior of a 25-component GMM (DESIGN §7)", run_bench_gmm},
+      {"gaussian", "every sampler against the exact posterior of a single Gaussian prior, d = 100: KL and W2 of a "
+                   "Gaussian fit", run_bench_gaussian},
       {"speed", "UNet ms per forward and forward+VJP, GFLOP and TFLOP/s (DESIGN §7)", run_bench_speed},
       {"images", "every (task, method) pair on a folder of images: PSNR, SSIM, seconds, NFE, grids (DESIGN §7)",
        run_bench_images},

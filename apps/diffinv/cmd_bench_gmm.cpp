@@ -16,7 +16,7 @@ int run_bench_gmm(const Argv& argv) {
             "(DESIGN §7) and measures the sliced Wasserstein-1 distance of its samples to samples of the exact\n"
             "posterior; the 'exact posterior (floor)' row is the same distance between two exact sample sets.\n"
             "Prints a Markdown table (methods x (d, d_y), mean ± 95% CI) on stdout, progress on stderr.");
-  args.option("steps", "N", "sampler steps (Heun samplers use N/2 steps: the same NFE)", "100")
+  args.option("steps", "N", "sampler steps (opc-heun uses N/2 Heun steps: the same NFE; daps and pnp-dm: N grid levels)", "100")
       .option("methods", "LIST", "comma-separated methods: sampler names or presets", methods)
       .option("dims", "LIST", "dimensions d", "8,80,800")
       .option("dys", "LIST", "measurement dimensions d_y", "1,2,4")

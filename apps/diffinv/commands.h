@@ -11,6 +11,7 @@ using Argv = std::vector<std::string>;
 int run_list(const Argv& args);
 int run_bench(const Argv& args);      // dispatches to the bench table in cmd_bench.cpp
 int run_bench_gmm(const Argv& args);
+int run_bench_gaussian(const Argv& args);  // cmd_bench_gaussian.cpp
 int run_bench_speed(const Argv& args);  // cmd_bench_speed.cpp
 int run_bench_images(const Argv& args); // cmd_bench_images.cpp
 int run_bench_rng(const Argv& args);    // cmd_bench_rng.cpp

@@ -139,8 +139,9 @@ ProblemOutcome run_problem(const GmmBenchmarkConfig& config, const std::vector<M
     OptionMap options = spec.options;
     if (auto it = config.overrides.find(spec.sampler); it != config.overrides.end())
       for (const auto& [key, value] : it->second) options[key] = value;
-    // Heun spends two evaluations per step: half the steps keep the NFE comparable.
-    const int steps = info.grid == GridKind::Karras ? std::max(2, config.steps / 2) : config.steps;
+    // Heun spends two evaluations per step: half the steps keep the NFE comparable. (DAPS and PnP-DM also
+    // use a Karras grid, with their own NFE per level: they get the full grid.)
+    const int steps = info.name == "opc-heun" ? std::max(2, config.steps / 2) : config.steps;
     auto grid = make_sigma_grid(prior.schedule(), info.grid, steps);
     auto gen = make_generator(seed + 3);
     const Tensor x_init = randn({config.samples, d}, prior.tensor_options(), gen) * grid.front();

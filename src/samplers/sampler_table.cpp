@@ -114,6 +114,14 @@ const std::vector<SamplerInfo>& sampler_table() {
       entry("langevin", "annealed Langevin posterior sampling: score + A^T(y - Ax)/(sigma_y^2 + sigma_t^2)",
             "Jalal et al. NeurIPS 2021, Alg. 1 (CSGM-Langevin); step c sigma^2/sigma_L^2 (Song & Ermon 2019, Alg. 1)",
             Needs::LinearOperator, false, GridKind::Uniform, 500, sample_langevin),
+      entry("daps", "DAPS: per level, x0_hat by PF-ODE Euler steps, Langevin on x0 (no NFE), re-noise to the next level",
+            "Zhang et al. CVPR 2025, Alg. 1 (DAPS-1K: 200 levels x 5 ODE steps); Langevin on |x0 - x0_hat|^2/(2 sigma_i^2) + "
+            "|A(x0) - y|^2/(2 tau^2); github zhangbingliang2019/DAPS cores/mcmc.py",
+            Needs::AnyOperator, false, GridKind::Karras, 200, sample_daps),
+      entry("pnp-dm", "PnP-DM: split Gibbs, z ~ p(y|z) N(z; x, rho^2) exactly (prox), x ~ p(x0 | x0 + rho n = z) by the reverse SDE",
+            "Wu et al. NeurIPS 2024, Alg. 1, eq. 7-8; rho_k = max(10 * 0.9^k, 0.3); EDM Euler-Maruyama prior step entered "
+            "at the first grid sigma < rho_k (github zihuiwu/PnP-DM-public)",
+            Needs::AnyOperator, false, GridKind::Karras, 100, sample_pnp_dm),
   };
   return table;
 }
