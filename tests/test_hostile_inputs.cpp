@@ -16,6 +16,7 @@
 #include "cli_runner.h"
 #include "diffinv/checkpoint.h"
 #include "diffinv/image_io.h"
+#include "diffinv/mse_table.h"
 #include "diffinv/task_config.h"
 #include "diffinv/text_file.h"
 #include "diffinv/unet.h"
@@ -71,7 +72,7 @@ TEST(HostileInputs, ImagesAreCheckedBeforeDecoding) {
       diffinv::read_image((d / "bomb.png").string());
       ADD_FAILURE() << "the 16000x16000 header was accepted";
     } catch (const diffinv::Error& e) {
-      EXPECT_NE(std::string(e.what()).find("16000x16000 (width x height) pixels"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("16000x16000 (height x width) pixels"), std::string::npos) << e.what();
       EXPECT_NE(std::string(e.what()).find("DIFFINV_MAX_IMAGE_PIXELS"), std::string::npos) << e.what();
     }
   });
@@ -188,4 +189,75 @@ TEST(HostileInputs, FullDiskLeavesNoFiles) {
   EXPECT_TRUE(fs::exists(mnt / "small.png"));
   EXPECT_EQ(std::system(("umount " + mnt.string()).c_str()), 0);
   fs::remove_all(mnt);
+}
+
+// Item 10: yaml-cpp keeps both entries of a duplicated key and lookups see the first, so a second
+// `sigma:` was silently ignored. Both config readers refuse it, naming the file, line and key.
+TEST(HostileInputs, DuplicateYamlKeysAreRefused) {
+  const fs::path d = fresh("duplicates");
+  const std::string task_yaml = "measurement:\n  operator: {name: noise}\n  noise:\n    name: gaussian\n"
+                                "    sigma: 0.05\n    sigma: 0.5\n";
+  std::ofstream(d / "task.yaml") << task_yaml;
+  try {
+    diffinv::load_task_config((d / "task.yaml").string());
+    ADD_FAILURE() << "duplicate sigma accepted";
+  } catch (const diffinv::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("task.yaml:6: key 'sigma' appears twice in one mapping (first on line 5)"),
+              std::string::npos) << e.what();
+  }
+  // The same key in different mappings, and the same value twice, are fine.
+  EXPECT_NO_THROW(diffinv::parse_task_config("measurement:\n  operator: {name: noise}\n  noise: {name: gaussian, sigma: 0.05}\n"
+                                             "data: {name: noise, root: noise}\n", "ok.yaml"));
+  std::ofstream(d / "model.yaml") << "image_size: 32\nnum_channels: 64\nimage_size: 64\n";
+  try {
+    diffinv::load_unet_config((d / "model.yaml").string());
+    ADD_FAILURE() << "duplicate image_size accepted";
+  } catch (const diffinv::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("model.yaml':3: key 'image_size' appears twice"), std::string::npos) << e.what();
+  }
+  const std::string image = std::string(DIFFINV_SOURCE_DIR) + "/fuzz/corpus/image/gray.png";
+  expect_refused(run_cli("degrade --config " + (d / "task.yaml").string() + " --input " + image + " --out " + (d / "out").string()),
+                 "key 'sigma' appears twice");
+  EXPECT_FALSE(fs::exists(d / "out"));
+  fs::remove_all(d);
+}
+
+// Item 10: /dev/zero reports size 0 and was called an "empty" checkpoint.
+TEST(HostileInputs, DevicesAreNotCalledEmptyCheckpoints) {
+  for (const auto& load : {diffinv::load_checkpoint, diffinv::load_safetensors}) {
+    try {
+      load("/dev/zero");
+      ADD_FAILURE() << "/dev/zero accepted";
+    } catch (const diffinv::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("'/dev/zero' is not a regular file"), std::string::npos) << e.what();
+    }
+  }
+}
+
+// Item 10: a wide image's size is printed height x width like every other size diffinv prints.
+TEST(HostileInputs, ImageSizesArePrintedHeightByWidth) {
+  // IHDR: width 30000, height 3000.
+  const std::string ihdr = {0, 0, 0x75, 0x30, 0, 0, 0x0b, char(0xb8), 8, 0, 0, 0, 0};
+  const std::string wide = std::string("\x89PNG\r\n\x1a\n", 8) + chunk("IHDR", ihdr) + chunk("IEND", "");
+  try {
+    diffinv::decode_image(reinterpret_cast<const unsigned char*>(wide.data()), wide.size(), "wide.png");
+    ADD_FAILURE() << "30000 x 3000 accepted";
+  } catch (const diffinv::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("3000x30000 (height x width) pixels"), std::string::npos) << e.what();
+  }
+}
+
+// Item 10: a JSON file diffinv reads with a value of the wrong type named neither file nor key.
+TEST(HostileInputs, JsonTypeErrorsNameTheFileAndKey) {
+  const fs::path d = fresh("json");
+  std::ofstream(d / "mse_table.json") << R"({"sigmas": [0.1, 1.0], "mse": [0.01, "a lot"]})";
+  try {
+    diffinv::MseTable::load((d / "mse_table.json").string());
+    ADD_FAILURE() << "a string MSE accepted";
+  } catch (const diffinv::Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("mse_table.json"), std::string::npos) << m;
+    EXPECT_NE(m.find("key \"mse\" has the wrong type"), std::string::npos) << m;
+  }
+  fs::remove_all(d);
 }

@@ -19,6 +19,9 @@ constexpr uint64_t kMaxImageFileBytes = uint64_t(1) << 28;
 int64_t max_image_pixels();
 
 Tensor read_image(const std::string& path);
+// The decoding part of read_image for bytes already in memory (`what` names them in errors); only
+// PNG and JPEG are accepted, whatever else stb_image could read.
+Tensor decode_image(const unsigned char* bytes, size_t len, const std::string& what);
 
 // Writes [C, H, W] or [1, C, H, W] (C in {1, 3}, any device/dtype) as an 8-bit PNG: values are
 // clamped to [-1, 1] and stored as round((x + 1) * 127.5). The file is written to path + ".tmp" and

@@ -2,6 +2,7 @@
 // generator seeded by the task name and batch index, so every method sees the same masks, kernels
 // and noise, and a resumed run recomputes exactly what an uninterrupted one would have.
 #include "diffinv/image_benchmark.h"
+#include "diffinv/json_field.h"
 
 #include <ATen/ATen.h>
 
@@ -56,16 +57,17 @@ json to_json(const BatchRecord& r) {
           {"finite", r.finite}};
 }
 
-BatchRecord from_json(const json& j) {
+BatchRecord from_json(const json& j, const std::string& what) {
+  using List = std::vector<double>;
   BatchRecord r;
-  r.psnr = j.at("psnr").get<std::vector<double>>();
-  r.ssim = j.at("ssim").get<std::vector<double>>();
-  r.seconds = j.at("seconds").get<std::vector<double>>();
-  r.nfe = j.at("nfe").get<std::vector<double>>();
-  r.psnr_of_mean = j.at("psnr_of_mean").get<std::vector<double>>();
-  r.ssim_of_mean = j.at("ssim_of_mean").get<std::vector<double>>();
-  r.mean_std = j.at("mean_std").get<std::vector<double>>();
-  r.finite = j.at("finite").get<std::vector<bool>>();
+  r.psnr = json_field<List>(j, "psnr", what);
+  r.ssim = json_field<List>(j, "ssim", what);
+  r.seconds = json_field<List>(j, "seconds", what);
+  r.nfe = json_field<List>(j, "nfe", what);
+  r.psnr_of_mean = json_field<List>(j, "psnr_of_mean", what);
+  r.ssim_of_mean = json_field<List>(j, "ssim_of_mean", what);
+  r.mean_std = json_field<List>(j, "mean_std", what);
+  r.finite = json_field<std::vector<bool>>(j, "finite", what);
   return r;
 }
 
@@ -183,10 +185,12 @@ ImageBenchmarkResult run_image_benchmark(Denoiser& denoiser, const ImageSet& dat
     } catch (const json::exception&) {
       throw Error("bench images: '" + path.string() + "' is not valid JSON; delete it to recompute");
     }
+    const std::string what = "bench images: '" + path.string() + "'";
+    require(saved.is_object(), what + " is not a JSON object; delete it to recompute");
     require(saved.value("fingerprint", json()) == fingerprint,
             "bench images: '" + path.string() + "' was made with other settings (task, method options, steps, seed, "
             "batch, samples, model or images); use another --out or delete it");
-    return from_json(saved.at("values"));
+    return from_json(json_field<json>(saved, "values", what), what + " \"values\"");
   };
   // Records of an earlier run must all belong to this one before anything is written.
   for (size_t t = 0; t < config.tasks.size(); ++t)

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -73,7 +74,16 @@ std::string checkpoint_format_name(CheckpointFormat format) {
 
 namespace {
 
+// /dev/zero reports size 0 and used to be called "empty"; a FIFO would block. Checkpoints are files.
+void require_regular_file(const std::string& path) {
+  std::error_code ec;
+  require(std::filesystem::exists(path, ec), "cannot open '" + path + "': no such file");
+  require(std::filesystem::is_regular_file(path, ec),
+          "'" + path + "' is not a regular file (a directory, device, FIFO or socket), not a checkpoint");
+}
+
 std::string read_prefix(const std::string& path, size_t n, uint64_t* file_size) {
+  require_regular_file(path);
   std::ifstream f(path, std::ios::binary);
   require(f.good(), "cannot open '" + path + "'");
   f.seekg(0, std::ios::end);
@@ -327,8 +337,11 @@ StateDict load_torch_legacy(const std::string& path) {
     f.seekg(static_cast<std::streamoff>(offset));
     f.read(reinterpret_cast<char*>(&numel), 8);
     require(f.good(), what + ": truncated file (storage '" + k->s + "')");
-    const int64_t nbytes = numel * element_size(it->second->dtype);
-    require(numel >= 0 && offset + 8 + uint64_t(nbytes) <= file_size, what + ": truncated file (storage '" + k->s + "')");
+    int64_t nbytes = 0;
+    require(numel >= 0 && !__builtin_mul_overflow(numel, element_size(it->second->dtype), &nbytes) &&
+                uint64_t(nbytes) <= file_size - std::min(file_size, offset + 8),
+            what + ": storage '" + k->s + "' declares " + std::to_string(numel) + " elements, more than the file holds "
+            "(truncated or corrupt file)");
     Tensor s = torch::empty({numel}, torch::TensorOptions().dtype(it->second->dtype));
     if (nbytes > 0) f.read(static_cast<char*>(s.data_ptr()), nbytes);
     require(f.good(), what + ": truncated file (storage '" + k->s + "')");
@@ -372,6 +385,7 @@ namespace diffinv {
 
 StateDict load_safetensors(const std::string& path) {
   const std::string what = "'" + path + "'";
+  require_regular_file(path);
   std::ifstream f(path, std::ios::binary);
   require(f.good(), "cannot open '" + path + "'");
   f.seekg(0, std::ios::end);

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
+
+#include "diffinv/json_field.h"
 #include <sstream>
 
 namespace diffinv {
@@ -32,7 +34,7 @@ MseTable MseTable::load(const std::string& path) {
             "it needs the keys \"sigmas\" and \"mse\" (written by diffinv estimate-variance)");
     if (j.contains("format"))
       require(j["format"] == "diffinv-mse-table", "unknown format " + j["format"].dump());
-    return MseTable(j["sigmas"].get<std::vector<double>>(), j["mse"].get<std::vector<double>>());
+    return MseTable(json_field<std::vector<double>>(j, "sigmas", "the table"), json_field<std::vector<double>>(j, "mse", "the table"));
   } catch (const nlohmann::json::exception& e) {
     throw Error("MSE table '" + path + "': " + e.what());
   } catch (const Error& e) {

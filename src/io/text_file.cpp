@@ -10,6 +10,8 @@ namespace diffinv {
 
 void write_file_atomically(const std::string& path, const std::function<void(std::ostream&)>& write) {
   const std::string tmp = path + ".tmp";
+  std::error_code dir_ec;
+  require(!std::filesystem::is_directory(path, dir_ec), "cannot write '" + path + "': it is a directory");
   bool ok = false;
   std::string why;
   try {

@@ -374,6 +374,9 @@ class Unpickler {
     require(!marks_.empty(), err("no MARK on the stack"));
     const size_t m = marks_.back();
     marks_.pop_back();
+    // TUPLE1-3 and the like pop without looking at marks (found by fuzz/fuzz_torch_pt: a mark
+    // above the stack made the copy below run from past its end).
+    require(m <= stack_.size(), err("the stack was popped below its MARK"));
     std::vector<PyPtr> items(stack_.begin() + static_cast<std::ptrdiff_t>(m), stack_.end());
     stack_.resize(m);
     return items;

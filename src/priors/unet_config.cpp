@@ -11,6 +11,7 @@
 
 #include "diffinv/text_file.h"
 #include "diffinv/unet.h"
+#include "diffinv/yaml_reader.h"
 
 namespace diffinv {
 
@@ -102,6 +103,10 @@ void UNetConfig::validate() const {
   const int factor = 1 << (mult.size() - 1);
   if (image_size % factor != 0)
     bad("image_size", std::to_string(image_size) + " is not divisible by 2^(levels-1) = " + std::to_string(factor));
+  // Before attention_downsample_rates divides by them.
+  for (int r : attention_resolutions)
+    if (r <= 0 || image_size % r != 0)
+      bad("attention_resolutions", std::to_string(r) + " does not divide image_size " + std::to_string(image_size));
   std::set<int64_t> attn_channels;
   int ds = 1;
   const auto att = attention_downsample_rates();
@@ -114,9 +119,6 @@ void UNetConfig::validate() const {
     if (std::find(att.begin(), att.end(), ds) != att.end()) attn_channels.insert(int64_t(c));
   }
   attn_channels.insert(int64_t(mult.back() * num_channels));  // the middle block
-  for (int r : attention_resolutions)
-    if (r <= 0 || image_size % r != 0)
-      bad("attention_resolutions", std::to_string(r) + " does not divide image_size " + std::to_string(image_size));
   for (int64_t c : attn_channels) {
     if (num_head_channels != -1) {
       if (num_head_channels <= 0 || c % num_head_channels != 0)
@@ -159,16 +161,12 @@ std::string UNetConfig::to_yaml() const {
 }
 
 UNetConfig parse_unet_config(const std::string& text, const std::string& what) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    throw Error(what + ": invalid YAML: " + e.what());
-  }
+  const YAML::Node root = load_yaml(text, what);
   require(root.IsMap(), what + ": expected a mapping of model options");
   UNetConfig c;
   for (const auto& kv : root) {
-    const std::string key = kv.first.as<std::string>();
+    require(kv.first.IsScalar(), what + ":" + std::to_string(kv.first.Mark().line + 1) + ": keys must be option names, not lists or mappings");
+    const std::string key = kv.first.Scalar();
     const YAML::Node& v = kv.second;
     const std::string where = what + ": " + key;
     try {
@@ -184,7 +182,8 @@ UNetConfig parse_unet_config(const std::string& text, const std::string& what) {
       else if (key == "attention_resolutions") {
         c.attention_resolutions.clear();
         for (double r : number_list(v, where)) {
-          require(r == std::floor(r), where + ": resolutions must be integers");
+          // Bounded before the cast to int (a cast of 1e300 is undefined behaviour).
+          require(r == std::floor(r) && std::abs(r) <= 1e6, where + ": resolutions must be integers up to 1000000");
           c.attention_resolutions.push_back(static_cast<int>(r));
         }
       } else if (key == "num_heads") c.num_heads = v.as<int>();
