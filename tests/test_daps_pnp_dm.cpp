@@ -357,3 +357,19 @@ TEST(DapsPnpDm, GaussianBenchmarkRunsAndHasAFloor) {
   EXPECT_LT(r.rows.back().kl_mean, 0.2);
   EXPECT_NE(gaussian_markdown(r).find("| daps |"), std::string::npos);
 }
+
+// The reference's Langevin step assumes |A| <= 1 (images on [-1, 1]: masks, pooling, blurs); with a
+// Gaussian A of norm ~3 the unscaled step would diverge (eta |A|^2/tau^2 > 2). DAPS scales the step by
+// 1/max(1, |A|^2) (power iteration), so the default options stay finite there.
+TEST(DapsPnpDm, DapsStaysStableForAnOperatorWithNormAboveOne) {
+  auto gen = make_generator(81);
+  GaussianCase g = gaussian_case(81, 0.01);
+  const Tensor A3 = g.p.A / at::linalg_matrix_norm(g.p.A, 2).item<double>() * 3.0;
+  DenseOperator op(A3);
+  InverseProblem problem{&op, at::matmul(g.m, A3.t()).unsqueeze(0).expand({16, 2}).contiguous(), 0.01};
+  const auto sigmas = make_sigma_grid(g.p.prior->schedule(), GridKind::Karras, 10);
+  const Tensor x_init = sigmas.front() * randn({16, 4}, f64(), gen);
+  const Tensor x = run_sampler(find_sampler("daps"), *g.p.prior, problem, x_init, sigmas, 3);
+  ASSERT_TRUE(at::isfinite(x).all().item<bool>());
+  EXPECT_LT(max_abs(at::matmul(x, A3.t()) - problem.y), 0.2) << "fits y";
+}

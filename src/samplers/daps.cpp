@@ -66,6 +66,25 @@ Tensor data_gradient(const InverseProblem& problem, const Tensor& x0) {
   return torch::autograd::grad({loss}, {leaf})[0].detach();
 }
 
+// |A|^2 (largest eigenvalue of A^T A, the data term's curvature per 1/tau^2) by 30 power iterations from a
+// fixed start, the largest over the batch; 1 for a nonlinear operator (DAPS's tuning assumes |A| <= 1).
+double operator_norm_squared(const InverseProblem& problem, const Tensor& like) {
+  const auto* A = dynamic_cast<const LinearOperator*>(problem.op);
+  if (!A) return 1.0;
+  auto gen = make_generator(0x5eed);
+  Tensor v = randn_like(like, gen);
+  std::vector<int64_t> per_sample(like.dim(), 1);
+  per_sample[0] = -1;
+  double norm2 = 0;
+  for (int k = 0; k < 30; ++k) {
+    v = v / v.flatten(1).norm(2, 1).clamp_min(1e-30).view(per_sample);
+    const Tensor w = A->adjoint(A->forward(v)).reshape(like.sizes());
+    norm2 = (w * v).flatten(1).sum(1).max().item<double>();
+    v = w;
+  }
+  return norm2;
+}
+
 }  // namespace
 
 DapsLevel daps_level(const SamplerContext& ctx, const DapsOptions& o, const Tensor& x, double sigma,
@@ -90,15 +109,17 @@ Tensor sample_daps(const SamplerContext& ctx, const DapsOptions& o) {
   o.check("daps");
   at::Generator gen = ctx.generator;
   const double tau = tau_effective(o, ctx.problem.sigma_y);
+  const double norm2 = std::max(1.0, operator_norm_squared(ctx.problem, ctx.x_init));
   const int levels = int(ctx.sigmas.size()) - 1;
   Tensor x = ctx.x_init;
   steps::for_each_step(ctx, [&](int i, double s, double sn) {
-    // mcmc.py get_lr(ratio = i / (N + 1)), scaled by min(r_i^2, tau_eff^2)/tau^2: 1 in the reference's
-    // setting (r_i = sigma_i >= 0.1 > tau = tau_eff = 0.01); otherwise the same step relative to the
-    // stiffer of the two quadratic terms, so that a larger tau_eff (sigma_y) is not mixed 25x slower and a
-    // level below tau stays stable (eta / r_i^2 <= lr / tau^2).
+    // mcmc.py get_lr(ratio = i / (N + 1)), scaled by min(r_i^2, tau_eff^2/max(1, |A|^2))/tau^2: 1 in the
+    // reference's setting (r_i = sigma_i >= 0.1 > tau = tau_eff = 0.01, |A| <= 1); otherwise the same step
+    // relative to the stiffer of the two quadratic terms (curvatures 1/r_i^2 and |A|^2/tau_eff^2), so that a
+    // larger tau_eff (sigma_y) is not mixed 25x slower, and a level below tau or an operator with |A| > 1
+    // stays as stable as the reference (eta * curvature <= lr / tau^2 for each term).
     const double decay = 1.0 + double(i) / (levels + 1) * (o.lr_min_ratio - 1.0);
-    const double eta = o.lr * decay * std::min(s * s, tau * tau) / (o.tau * o.tau);
+    const double eta = o.lr * decay * std::min(s * s, tau * tau / norm2) / (o.tau * o.tau);
     const DapsLevel level = daps_level(ctx, o, x, s, sn, eta, gen);
     ctx.report(i, level.x0);
     x = level.x_next;
