@@ -81,7 +81,8 @@ int run_evaluate_prior(const Argv& argv) {
   const bool wiener_only = model_name == "none";
   require(!wiener_only || bpd_images == 0, "evaluate-prior: --bpd needs a diffusion model, not --model none");
 
-  std::shared_ptr<EpsDenoiser> model;
+  std::shared_ptr<Denoiser> model;
+  std::shared_ptr<EpsDenoiser> unet;  // the VLB needs the native network's variance and t-embedding
   nlohmann::json model_record = nullptr;
   ImageShape shape;
   if (wiener_only) {
@@ -92,6 +93,8 @@ int run_evaluate_prior(const Argv& argv) {
     const LoadedModel loaded = load_model(model_name, args.given("model-config") ? args.get("model-config") : "",
                                           args.get("device"), args.get("precision"), "evaluate-prior");
     model = loaded.denoiser;
+    unet = loaded.unet;
+    require(unet || bpd_images == 0, "evaluate-prior: --bpd needs a native UNet model (a TorchScript module has no VLB here)");
     model_record = {{"config", loaded.config_source}, {"checkpoint", loaded.checkpoint}};
     const auto s = model->sample_shape();
     shape = {s[0], s[1], s[2]};
@@ -121,7 +124,7 @@ int run_evaluate_prior(const Argv& argv) {
     const int64_t T = model->schedule().num_steps();
     ProgressBar vlb_bar(long((bpd_n + batch - 1) / batch * T), !args.enabled("quiet"));
     at::Generator gen = make_generator(seed, model->tensor_options().device());
-    bound = vlb_bits_per_dim(model->model(), model->schedule(), data.images.narrow(0, 0, bpd_n), batch, gen,
+    bound = vlb_bits_per_dim(unet->model(), unet->schedule(), data.images.narrow(0, 0, bpd_n), batch, gen,
                              [&](long done, long) { vlb_bar.update(done, "VLB"); });
     vlb_bar.finish();
   }

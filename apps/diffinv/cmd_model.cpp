@@ -10,6 +10,7 @@
 #include "args.h"
 #include "commands.h"
 #include "diffinv/checkpoint.h"
+#include "diffinv/torchscript_denoiser.h"
 #include "diffinv/unet.h"
 
 namespace diffinv::cli {
@@ -83,14 +84,41 @@ int info_of_config(const std::string& path) {
   return 0;
 }
 
+// A TorchScript module: what it is, its sidecar, and the dry run that every command does before use.
+int info_of_torchscript(const std::string& path, const std::string& sidecar_arg) {
+  const std::string sidecar = sidecar_arg.empty() ? default_sidecar_path(path) : sidecar_arg;
+  require(std::filesystem::is_regular_file(sidecar), "info: TorchScript model '" + path + "' needs its sidecar YAML '" +
+                                                         sidecar + "' (README \"Bring your own network\"; another "
+                                                         "path: --config)");
+  const TorchScriptModelSpec spec = load_torchscript_spec(sidecar);
+  const TorchScriptDenoiser denoiser(path, spec);  // loads, checks forward's signature, dry-runs
+  const int64_t out_channels = spec.learned_variance ? 2 * spec.channels : spec.channels;
+  const auto shape = [&](int64_t c) {
+    return "[2, " + std::to_string(c) + ", " + std::to_string(spec.height) + ", " + std::to_string(spec.width) + "]";
+  };
+  std::cout << "file: " << path << "\n"
+            << "format: TorchScript\n"
+            << "size: " << std::fixed << std::setprecision(1) << double(std::filesystem::file_size(path)) / 1e6
+            << " MB\n"
+            << denoiser.describe_module() << "sidecar: " << sidecar << "\n"
+            << indent(spec.to_yaml()) << "dry run: forward(x " << shape(spec.channels) << ", t [2]) -> "
+            << shape(out_channels) << ", finite\n"
+            << std::setprecision(4) << "D(x, sigma) on [-1, 1] for sigma in [" << denoiser.schedule().sigma_min()
+            << ", " << denoiser.schedule().sigma_max() << "] (" << denoiser.schedule().num_steps()
+            << " schedule sigmas)\n"
+            << "learned variance: " << (spec.learned_variance ? "yes" : "no") << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int run_info(const Argv& argv) {
   Args args("info",
             "Describes a checkpoint (.pt as torch.save writes it, or .safetensors): format, tensor and parameter\n"
             "counts, dtypes, and the UNet config inferred from the key names and shapes. Given a model YAML, prints\n"
-            "its parameter count instead.\n\nusage: diffinv info FILE [options]");
-  args.option("config", "YAML", "also check that FILE loads strictly into this model config")
+            "its parameter count instead. Given a TorchScript module FILE.ts, describes it and its sidecar YAML\n"
+            "(FILE.yaml) and dry-runs it.\n\nusage: diffinv info FILE [options]");
+  args.option("config", "YAML", "also check that FILE loads strictly into this model config (for FILE.ts: its sidecar)")
       .flag("keys", "list every key with its shape and dtype");
   Argv options;
   const auto pos = split_positionals(argv, {"config"}, &options);
@@ -101,6 +129,7 @@ int run_info(const Argv& argv) {
   require(pos.size() == 1, "info: expected one FILE argument, got " + std::to_string(pos.size()) + " (see --help)");
   const std::string& path = pos[0];
   if (is_yaml(path)) return info_of_config(path);
+  if (is_torchscript_path(path)) return info_of_torchscript(path, args.given("config") ? args.get("config") : "");
 
   const auto format = detect_checkpoint_format(path);
   const StateDict sd = load_checkpoint(path);

@@ -89,7 +89,7 @@ int run_restore(const Argv& argv) {
             "<stem>_trajectory.png. Everything is checked before the first file is written.");
   add_model_options(args.option("config", "TASK.yaml", "task config (DPS format; configs/tasks/ has one per task)"), "",
                     "model folder, model YAML with model_path, a name in configs/models/, or a checkpoint\n"
-                    "(.pt/.safetensors); default: the shipped prior models/fashion-mnist-small when the task's\n"
+                    "(.pt/.safetensors), a TorchScript module FILE.ts (sidecar FILE.yaml); default: the shipped prior models/fashion-mnist-small when the task's\n"
                     "images are 32x32 grayscale (Fashion-MNIST tasks in configs/tasks/fmnist/)")
       .option("input", "PATH", "an image (PNG/JPEG) or a folder of images (default: the config's data.root)")
       .option("out", "DIR", "output folder (created if missing)")

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "diffinv/checkpoint.h"
+#include "diffinv/torchscript_denoiser.h"
 #include "diffinv/unet.h"
 
 #if __has_include(<torch/cuda.h>)
@@ -27,6 +28,37 @@ std::string config_candidate(const std::string& name) {
                                       std::string(DIFFINV_SOURCE_DIR) + "/configs/models/" + name})
     if (fs::exists(candidate)) return candidate;
   return "";
+}
+
+// What identifies a run's model in records and resumable benchmarks: config, weights file (path,
+// size, modification time) and precision.
+std::string fingerprint(const std::string& config_source, const std::string& weights, const std::string& precision) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const auto size = fs::file_size(weights, ec);
+  const auto time = fs::last_write_time(weights, ec).time_since_epoch().count();
+  return config_source + " | " + weights + " | " + std::to_string(size) + " bytes | " + std::to_string(time) + " | " +
+         precision;
+}
+
+// FILE.ts with its sidecar (`model_config`, else FILE.yaml): loaded and dry-run before anything else.
+LoadedModel load_torchscript_model(const std::string& module, const std::string& model_config,
+                                   const torch::TensorOptions& options, const std::string& precision,
+                                   const std::string& who) {
+  LoadedModel loaded;
+  loaded.checkpoint = module;
+  loaded.config_source = model_config.empty() ? default_sidecar_path(module) : model_config;
+  require(std::filesystem::is_regular_file(loaded.config_source),
+          who + ": TorchScript model '" + module + "' needs its sidecar YAML '" + loaded.config_source +
+              "' (README \"Bring your own network\"; another path: --model-config)");
+  try {
+    loaded.denoiser = std::make_shared<TorchScriptDenoiser>(module, load_torchscript_spec(loaded.config_source),
+                                                            options.device(), c10::typeMetaToScalarType(options.dtype()));
+  } catch (const Error& e) {
+    throw Error(who + ": " + e.what());
+  }
+  loaded.fingerprint = fingerprint(loaded.config_source, module, precision);
+  return loaded;
 }
 
 }  // namespace
@@ -80,6 +112,7 @@ LoadedModel load_model(const std::string& model_arg, const std::string& model_co
     require(precision != "fp16", who + ": --precision fp16 needs --device cuda (CPU kernels lack fp16 convolutions)");
   }
   const auto options = torch::TensorOptions().dtype(parse_precision(precision, who)).device(device);
+  if (is_torchscript_path(model)) return load_torchscript_model(model, model_config, options, precision, who);
 
   LoadedModel loaded;
   UNetConfig config;
@@ -110,16 +143,10 @@ LoadedModel load_model(const std::string& model_arg, const std::string& model_co
     }
   }
   UNetModel unet = load_unet(config, loaded.checkpoint, options);
-  {
-    namespace fs = std::filesystem;
-    std::error_code ec;
-    const auto size = fs::file_size(loaded.checkpoint, ec);
-    const auto time = fs::last_write_time(loaded.checkpoint, ec).time_since_epoch().count();
-    loaded.fingerprint = loaded.config_source + " | " + loaded.checkpoint + " | " + std::to_string(size) + " bytes | " +
-                         std::to_string(time) + " | " + precision;
-  }
-  loaded.denoiser = std::make_shared<EpsDenoiser>(
+  loaded.fingerprint = fingerprint(loaded.config_source, loaded.checkpoint, precision);
+  loaded.unet = std::make_shared<EpsDenoiser>(
       unet, DiscreteSchedule(parse_beta_schedule(config.noise_schedule), config.diffusion_steps));
+  loaded.denoiser = loaded.unet;
   return loaded;
 }
 
@@ -133,10 +160,11 @@ Args& add_model_options(Args& args, const std::string& default_model, const std:
       .option("model", "MODEL",
               model_help.empty()
                   ? "model folder (with config.yaml), model YAML with model_path, a name in configs/models/,\n"
-                    "or a checkpoint (.pt/.safetensors)"
+                    "a checkpoint (.pt/.safetensors), or a TorchScript module FILE.ts (sidecar FILE.yaml)"
                   : model_help,
               default_model)
-      .option("model-config", "YAML", "model config for a checkpoint given to --model (else inferred from its weights)")
+      .option("model-config", "YAML", "model config for a checkpoint given to --model (else inferred from its weights),\n"
+                                      "or the sidecar of a TorchScript module (else FILE.yaml next to FILE.ts)")
       .option("device", "DEV", "cpu | cuda | cuda:N", "cpu")
       .option("precision", "P", "network precision: fp32 | tf32 | bf16 | fp16 (fp16 and tf32 on CUDA only)", "fp32");
 }

@@ -1,5 +1,6 @@
 // How commands that run a model find it: --model (a model YAML with model_path, a name in
-// configs/models/, or a checkpoint file) plus --model-config, --device and --precision.
+// configs/models/, a checkpoint file, or a TorchScript module FILE.ts with its sidecar YAML) plus
+// --model-config, --device and --precision.
 #pragma once
 #include <c10/core/ScalarType.h>
 
@@ -25,8 +26,9 @@ std::string resolve_task_config(const std::string& name, const std::string& who)
 c10::ScalarType parse_precision(const std::string& precision, const std::string& who);
 
 struct LoadedModel {
-  std::shared_ptr<EpsDenoiser> denoiser;
-  std::string config_source;  // the YAML used, or "inferred from <checkpoint>"
+  std::shared_ptr<Denoiser> denoiser;
+  std::shared_ptr<EpsDenoiser> unet;  // the same denoiser when it is a native UNet; null for TorchScript
+  std::string config_source;  // the YAML used (a TorchScript module's sidecar), or "inferred from <checkpoint>"
   std::string checkpoint;
   std::string fingerprint;  // config source, checkpoint path, size and modification time, precision
 };
@@ -34,7 +36,8 @@ struct LoadedModel {
 // `model`: a model folder (its config.yaml), a .yaml/.yml file or configs/models name (its
 // model_path is the checkpoint), or a
 // checkpoint (.pt / .safetensors) whose config comes from `model_config` when given, else is
-// inferred from its keys and shapes (an error says what could not be inferred).
+// inferred from its keys and shapes (an error says what could not be inferred), or a TorchScript
+// module FILE.ts whose sidecar is `model_config` when given, else FILE.yaml (checked by a dry run).
 LoadedModel load_model(const std::string& model, const std::string& model_config, const std::string& device,
                        const std::string& precision, const std::string& who);
 // The same from a command's --model, --model-config (optional), --device and --precision options.

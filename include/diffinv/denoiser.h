@@ -46,6 +46,13 @@ ReverseStepCoefficients reverse_step_coefficients(const DiscreteSchedule& schedu
 Tensor x0_variance_from_reverse(const Tensor& reverse_log_variance, const ReverseStepCoefficients& c,
                                 double min_variance = 1e-8);
 
+// guided-diffusion's learned range (Nichol & Dhariwal 2021, eq. 15): the network's extra output
+// channels v in [-1, 1] interpolate the log variance of the reverse step sigma -> sigma_prev between
+// log beta_tilde (v = -1) and log beta (v = 1). Returns x0 with that variance and its OPC "convert"
+// diagonal; shared by every eps-network with learned variance (native UNet and TorchScript).
+DenoiserVarianceOutput learned_range_variance(Tensor x0, const Tensor& v, const DiscreteSchedule& schedule,
+                                              double sigma, double sigma_prev);
+
 struct DenoiserCapabilities {
   bool exact_posterior_covariance = false;  // posterior_covariance() is exact (analytic priors)
   bool learned_variance = false;            // the network predicts its reverse-process variance

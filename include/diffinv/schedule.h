@@ -14,6 +14,9 @@ class DiscreteSchedule {
   // DDPM linear: beta from 1e-4 to 0.02 (scaled by 1000/T as guided-diffusion does);
   // cosine: improved-DDPM's alpha_bar with s = 0.008, betas clipped at 0.999.
   explicit DiscreteSchedule(BetaSchedule kind = BetaSchedule::Linear, int num_steps = 1000);
+  // The schedule whose step sigmas are `sigmas` (increasing, positive, at least 2): abar_t = 1/(1 + sigma_t^2),
+  // beta_t = 1 - abar_t/abar_{t-1}. Continuous (VE/VP sigma-range) models discretised for the default grids.
+  static DiscreteSchedule from_sigmas(const std::vector<double>& sigmas);
 
   int num_steps() const { return static_cast<int>(betas_.size()); }
   const std::vector<double>& betas() const { return betas_; }
@@ -32,6 +35,7 @@ class DiscreteSchedule {
   double t_to_sigma(double t) const;
 
  private:
+  void set_betas(std::vector<double> betas);  // fills alphas_cumprod_, sigmas_, log_sigmas_
   std::vector<double> betas_, alphas_cumprod_, sigmas_, log_sigmas_;
 };
 

@@ -38,6 +38,18 @@ ReverseStepCoefficients reverse_step_coefficients(const DiscreteSchedule& schedu
   return c;
 }
 
+DenoiserVarianceOutput learned_range_variance(Tensor x0, const Tensor& v, const DiscreteSchedule& schedule,
+                                              double sigma, double sigma_prev) {
+  const ReverseStepCoefficients rc = reverse_step_coefficients(schedule, sigma, sigma_prev);
+  const double min_log = std::log(rc.beta_tilde), max_log = std::log(rc.beta);
+  const Tensor frac = (v.to(at::kFloat) + 1) / 2;
+  DenoiserVarianceOutput r;
+  r.x0 = std::move(x0);
+  r.reverse_log_variance = frac * max_log + (1 - frac) * min_log;
+  r.x0_variance = x0_variance_from_reverse(r.reverse_log_variance, rc);
+  return r;
+}
+
 Tensor x0_variance_from_reverse(const Tensor& reverse_log_variance, const ReverseStepCoefficients& c,
                                 double min_variance) {
   return ((reverse_log_variance.exp() - c.beta_tilde) / (c.c1 * c.c1)).clamp_min(min_variance);

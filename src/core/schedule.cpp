@@ -28,6 +28,14 @@ DiscreteSchedule::DiscreteSchedule(BetaSchedule kind, int num_steps) {
     for (int i = 0; i < num_steps; ++i)
       betas_[i] = std::min(1.0 - abar(double(i + 1) / num_steps) / abar(double(i) / num_steps), 0.999);
   }
+  set_betas(betas_);
+}
+
+void DiscreteSchedule::set_betas(std::vector<double> betas) {
+  betas_ = std::move(betas);
+  alphas_cumprod_.clear();
+  sigmas_.clear();
+  log_sigmas_.clear();
   double prod = 1.0;
   for (double b : betas_) {
     prod *= 1.0 - b;
@@ -35,6 +43,24 @@ DiscreteSchedule::DiscreteSchedule(BetaSchedule kind, int num_steps) {
     sigmas_.push_back(std::sqrt((1.0 - prod) / prod));
     log_sigmas_.push_back(std::log(sigmas_.back()));
   }
+}
+
+DiscreteSchedule DiscreteSchedule::from_sigmas(const std::vector<double>& sigmas) {
+  require(sigmas.size() >= 2, "a noise schedule needs at least 2 sigmas, got " + std::to_string(sigmas.size()));
+  std::vector<double> betas;
+  double abar_prev = 1.0;
+  for (size_t i = 0; i < sigmas.size(); ++i) {
+    require(sigmas[i] > 0 && std::isfinite(sigmas[i]) && (i == 0 || sigmas[i] > sigmas[i - 1]),
+            "schedule sigmas must be positive, finite and increasing");
+    const double abar = 1.0 / (1.0 + sigmas[i] * sigmas[i]);
+    betas.push_back(1.0 - abar / abar_prev);
+    abar_prev = abar;
+  }
+  DiscreteSchedule s;
+  s.set_betas(std::move(betas));
+  s.sigmas_ = sigmas;  // exactly as given (the product above reproduces them only to rounding)
+  for (size_t i = 0; i < sigmas.size(); ++i) s.log_sigmas_[i] = std::log(sigmas[i]);
+  return s;
 }
 
 double DiscreteSchedule::sigma(int t) const {

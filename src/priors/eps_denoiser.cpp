@@ -54,16 +54,7 @@ DenoiserVarianceOutput EpsDenoiser::denoise_with_variance(const Tensor& x, doubl
   require(sigma > 0, "denoise_with_variance needs sigma > 0");
   const int64_t c = model_->config().in_channels;
   const Tensor out = network_output(x, sigma);
-  DenoiserVarianceOutput r;
-  r.x0 = x - sigma * out.narrow(1, 0, c);
-  const Tensor v = out.narrow(1, c, c);
-
-  const ReverseStepCoefficients rc = reverse_step_coefficients(schedule_, sigma, sigma_prev);
-  const double min_log = std::log(rc.beta_tilde), max_log = std::log(rc.beta);
-  const Tensor frac = (v.to(torch::kFloat) + 1) / 2;
-  r.reverse_log_variance = frac * max_log + (1 - frac) * min_log;
-  r.x0_variance = x0_variance_from_reverse(r.reverse_log_variance, rc);
-  return r;
+  return learned_range_variance(x - sigma * out.narrow(1, 0, c), out.narrow(1, c, c), schedule_, sigma, sigma_prev);
 }
 
 }  // namespace diffinv

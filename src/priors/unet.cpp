@@ -237,8 +237,10 @@ class AttentionBlock : public EmbLayer {
   }
 
   Tensor forward(const Tensor& x, const Tensor&) override {
+    // Shapes below leave the batch as -1 (and reshape_as), so a C++ trace of this forward
+    // (torch::jit::tracer records ops, not C++ integers) serves any batch size.
     const int64_t b = x.size(0), c = x.size(1);
-    const Tensor xf = x.reshape({b, c, -1});
+    const Tensor xf = x.flatten(2);
     const int64_t length = xf.size(2);
     const Tensor qkv = (*qkv_)((*norm_)(xf));
     const int64_t ch = c / heads_;
@@ -248,11 +250,11 @@ class AttentionBlock : public EmbLayer {
     Tensor q, k, v;
     if (new_order_) {  // QKVAttention: q, k, v = chunk(3) then split heads
       auto parts = qkv.chunk(3, 1);
-      q = parts[0].reshape({b * heads_, ch, length});
-      k = parts[1].reshape({b * heads_, ch, length});
-      v = parts[2].reshape({b * heads_, ch, length});
+      q = parts[0].reshape({-1, ch, length});
+      k = parts[1].reshape({-1, ch, length});
+      v = parts[2].reshape({-1, ch, length});
     } else {  // QKVAttentionLegacy: split heads then q, k, v
-      auto parts = qkv.reshape({b * heads_, 3 * ch, length}).split(ch, 1);
+      auto parts = qkv.reshape({-1, 3 * ch, length}).split(ch, 1);
       q = parts[0];
       k = parts[1];
       v = parts[2];
@@ -270,8 +272,8 @@ class AttentionBlock : public EmbLayer {
       weight = torch::softmax(at_least_float(weight), -1).to(weight.scalar_type());
       a = torch::bmm(v, weight.transpose(1, 2));
     }
-    Tensor h = (*proj_out_)(a.reshape({b, c, length}));
-    return (xf + h).reshape(x.sizes());
+    Tensor h = (*proj_out_)(a.reshape({-1, c, length}));
+    return (xf + h).reshape_as(x);
   }
 
  private:
