@@ -22,6 +22,7 @@
 #include "diffinv/rng.h"
 #include "diffinv/schedule.h"
 #include "diffinv/text_file.h"
+#include "diffinv/yaml_reader.h"
 
 namespace diffinv {
 namespace fs = std::filesystem;
@@ -219,7 +220,7 @@ std::vector<double> timestep_probabilities(const std::vector<double>& sigmas, do
 
 UNetConfig load_training_config(const std::string& yaml_path) {
   const UNetConfig config = load_unet_config(yaml_path);
-  const YAML::Node root = YAML::Load(read_small_text_file(yaml_path, "model config '" + yaml_path + "'"));
+  const YAML::Node root = load_yaml(read_small_text_file(yaml_path, "model config '" + yaml_path + "'"), yaml_path);
   for (const char* key : {"image_size", "num_channels", "num_res_blocks", "learn_sigma"})
     require(bool(root[key]), yaml_path + ": the model config must set '" + key +
                                  "' for training (the defaults describe a 256x256 ImageNet model)");
