@@ -61,6 +61,23 @@ TEST(FuzzFindings, PngWithAnEmptyFirstIdatIsRefused) {
   EXPECT_EQ(decode(png).sizes(), (std::vector<int64_t>{1, 1, 3, 4}));
 }
 
+TEST(FuzzFindings, HeadersDeclaringMorePixelsThanTheFileCanCodeAreRefused) {
+  // A 679-byte JPEG declared 41 M pixels: stb_image decoded it (filling the missing data in) into
+  // 125 MB and the tensors took 2.8 GB. The SOF0 segment's height and width are patched here.
+  std::string jpg = seed("image", "c.jpg");
+  const size_t sof = jpg.find("\xff\xc0");
+  ASSERT_NE(sof, std::string::npos);
+  const std::string sides("\x0f\xa0\x0f\xa0", 4);  // 4000 x 4000: under the pixel limit
+  jpg.replace(sof + 5, 4, sides);
+  expect_error([&] { decode(jpg); }, "declares 4000x4000 (height x width) pixels in");
+  // Real images are far from the bound: the seeds decode, and so does a uniform 256x256 PNG.
+  EXPECT_EQ(decode(seed("image", "c.jpg")).sizes(), (std::vector<int64_t>{1, 3, 8, 8}));
+  const fs::path flat = fs::temp_directory_path() / "diffinv_flat_256.png";
+  diffinv::write_png(flat.string(), at::zeros({1, 1, 256, 256}));
+  EXPECT_EQ(diffinv::read_image(flat.string()).sizes(), (std::vector<int64_t>{1, 1, 256, 256}));
+  fs::remove(flat);
+}
+
 TEST(FuzzFindings, LegacyStorageOfAbsurdSizeIsRefusedWithoutOverflow) {
   // The storage's element count times its element size overflowed int64 (UBSan) before the
   // truncation check. legacy.pt ends with <count 6><6 floats><count 1><1 int64>.

@@ -64,6 +64,20 @@ void check_pixel_count(int64_t w, int64_t h, const std::string& what) {
               std::to_string(max_image_pixels()) + " (set DIFFINV_MAX_IMAGE_PIXELS to raise it)");
 }
 
+// A file cannot hold more pixels than its format can code in its bytes: deflate expands at most
+// 1032:1 and a PNG row packs at most 8 pixels per byte (1-bit depth), so a PNG holds at most 8,256
+// pixels per byte; a baseline or progressive JPEG spends at least 1 bit on each 8x8 block's DC, at
+// most 512 pixels per byte. A header that declares more is a truncated or hostile file which
+// stb_image would decode anyway, filling the missing data in and allocating for the declared size
+// (found by fuzz/fuzz_image: a 679-byte JPEG decoding to 41 M pixels and 2.8 GB).
+void check_pixels_per_byte(int64_t w, int64_t h, size_t len, bool png, const std::string& what) {
+  const int64_t per_byte = png ? 8 * 1032 : 512;
+  require(w * h <= per_byte * int64_t(len),
+          what + ": declares " + std::to_string(h) + "x" + std::to_string(w) + " (height x width) pixels in " +
+              std::to_string(len) + " bytes, more than a " + (png ? "PNG" : "JPEG") +
+              " file can code (truncated or malformed)");
+}
+
 // Debian's stb_image (2022-09-08) builds a JPEG Huffman table from its 16 code-length counts
 // without checking that they sum to at most 256 (upstream added that check later): a table of up to
 // 4080 codes is written past its arrays inside the decoder (found by fuzz/fuzz_image). The marker
@@ -142,6 +156,7 @@ Tensor decode_image(const unsigned char* bytes, size_t len, const std::string& w
   }
   // The header's size decides before anything is decoded (a 249 KB PNG can declare 16000 x 16000).
   check_pixel_count(w, h, what);
+  check_pixels_per_byte(w, h, len, png, what);
   const int want = (comp == 1 || comp == 2) ? 1 : 3;
   int channels_in_file = 0;
   unsigned char* data = stbi_load_from_memory(bytes, n, &w, &h, &channels_in_file, want);
