@@ -1,5 +1,6 @@
 // Distances between sample sets and image-quality metrics.
 #pragma once
+#include <vector>
 #include <ATen/core/Generator.h>
 
 #include "diffinv/common.h"
@@ -8,6 +9,14 @@ namespace diffinv {
 
 // Sliced Wasserstein-1 between two sample sets a [n, d] and b [m, d] with n == m: the mean over
 // `directions` random unit vectors of W1 between the 1-D projections (sorted-sample matching).
+// Mean and 95% confidence half-width (1.96 sd / sqrt(n)) over the finite entries of `values`:
+// both NaN when none is finite, ci95 0 for a single one; `finite` counts them (the rest diverged).
+struct FiniteMeanCi {
+  double mean = 0, ci95 = 0;
+  size_t finite = 0;
+};
+FiniteMeanCi finite_mean_ci95(const std::vector<double>& values);
+
 double sliced_wasserstein(const Tensor& a, const Tensor& b, int directions, at::Generator& gen);
 
 // Per-sample PSNR in dB for signals with the given peak-to-peak range: [B, ...] x [B, ...] -> [B].

@@ -11,6 +11,7 @@
 
 #include "diffinv/counting_denoiser.h"
 #include "diffinv/gmm.h"
+#include "diffinv/metrics.h"
 #include "diffinv/noise.h"
 #include "diffinv/rng.h"
 #include "diffinv/sampler.h"
@@ -80,20 +81,6 @@ Fit fit_gaussian(const Tensor& samples) {
   return {mean, at::matmul(c.t(), c) / double(x.size(0) - 1)};
 }
 
-void summarise(const std::vector<double>& values, double& mean, double& ci95) {
-  std::vector<double> finite;
-  for (double v : values)
-    if (std::isfinite(v)) finite.push_back(v);
-  if (finite.empty()) {
-    mean = ci95 = std::numeric_limits<double>::quiet_NaN();
-    return;
-  }
-  double sum = 0, sq = 0;
-  for (double v : finite) sum += v;
-  mean = sum / finite.size();
-  for (double v : finite) sq += (v - mean) * (v - mean);
-  ci95 = finite.size() > 1 ? 1.96 * std::sqrt(sq / (finite.size() - 1)) / std::sqrt(double(finite.size())) : 0.0;
-}
 }  // namespace
 
 GaussianBenchmarkResult run_gaussian_benchmark(const GaussianBenchmarkConfig& config, const BenchProgress& progress) {
@@ -159,8 +146,11 @@ GaussianBenchmarkResult run_gaussian_benchmark(const GaussianBenchmarkConfig& co
     result.rows.back().w2.push_back(gaussian_w2(f.mean, f.cov, problem.post_mean, problem.post_cov));
   }
   for (auto& row : result.rows) {
-    summarise(row.kl, row.kl_mean, row.kl_ci95);
-    summarise(row.w2, row.w2_mean, row.w2_ci95);
+    const FiniteMeanCi kl = finite_mean_ci95(row.kl), w2 = finite_mean_ci95(row.w2);
+    row.kl_mean = kl.mean;
+    row.kl_ci95 = kl.ci95;
+    row.w2_mean = w2.mean;
+    row.w2_ci95 = w2.ci95;
   }
   return result;
 }

@@ -257,16 +257,10 @@ GmmBenchmarkResult run_gmm_benchmark(const GmmBenchmarkConfig& config, const Ben
       }
       for (auto& c : cells) {
         // A sampler that diverged (non-finite samples) on a problem is counted, not averaged.
-        std::vector<double> finite;
-        for (double v : c.values)
-          if (std::isfinite(v)) finite.push_back(v);
-        c.diverged = int(c.values.size() - finite.size());
-        double sum = 0, sq = 0;
-        for (double v : finite) sum += v;
-        c.mean = finite.empty() ? std::numeric_limits<double>::quiet_NaN() : sum / finite.size();
-        for (double v : finite) sq += (v - c.mean) * (v - c.mean);
-        const double sd = finite.size() > 1 ? std::sqrt(sq / (finite.size() - 1)) : 0.0;
-        c.ci95 = finite.empty() ? std::numeric_limits<double>::quiet_NaN() : 1.96 * sd / std::sqrt(double(finite.size()));
+        const FiniteMeanCi m = finite_mean_ci95(c.values);
+        c.diverged = int(c.values.size() - m.finite);
+        c.mean = m.mean;
+        c.ci95 = m.ci95;
         result.cells.push_back(c);
       }
     }
