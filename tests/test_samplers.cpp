@@ -45,7 +45,7 @@ TEST(SamplerTable, EveryEntryIsSeededFiniteAndDrawsIndependentNoise) {
     EXPECT_FALSE(info.summary.empty());
     EXPECT_FALSE(info.paper.empty());
     EXPECT_GT(info.default_steps, 0);
-    ASSERT_TRUE(bool(info.run));
+    ASSERT_TRUE(bool(info.prepare));  // every row can be prepared and run (SamplerInfo::run prepares)
     EXPECT_NO_THROW(check_sampler_fits(info, p.op.get()));
     const auto sigmas = make_sigma_grid(p.prior->schedule(), info.grid, kTableSteps);
     const Tensor x_init = sigmas.front() * randn({batch, d}, f64(), gen);

@@ -9,6 +9,7 @@
 #include "diffinv/noise.h"
 #include "diffinv/rng.h"
 #include "diffinv/task_config.h"
+#include "diffinv/task_operator.h"
 #include "foundation_helpers.h"
 
 using namespace diffinv;

@@ -192,16 +192,15 @@ int run_bench_speed(const Argv& argv) {
         auto gen = make_generator(0);
         const Tensor clean = (randn({batch, config.in_channels, config.image_size, config.image_size},
                                     torch::TensorOptions().dtype(torch::kFloat), gen) * 0.5).clamp(-1, 1);
-        const TaskMeasurement m = measure_images(task, clean, gen);
-        const InverseProblem problem{m.op.get(), m.y.to(device), m.sigma_y};
-        const OptionMap options = task_sampler_options(task, info.name, {});
+        const InverseProblem problem = measure_images(task, clean, gen).on(device);
+        const PreparedSampler sampler = prepare_sampler(info, denoiser, problem.op, task_sampler_options(task, info.name, {}));
         auto sample_gen = make_generator(1, device);
         RestoreSettings warm;
         warm.steps = 2;
-        restore_images(denoiser, info, options, problem, batch, warm, sample_gen);
+        restore_images(denoiser, sampler, problem, batch, warm, sample_gen);
         RestoreSettings timed;
         timed.steps = steps;
-        const Restoration r = restore_images(denoiser, info, options, problem, batch, timed, sample_gen);
+        const Restoration r = restore_images(denoiser, sampler, problem, batch, timed, sample_gen);
         const double per_image = r.seconds / batch;
         std::cout << "| " << method << " | " << steps << " | " << batch << " | " << r.nfe << " | " << std::setprecision(3)
                   << per_image << " | " << std::setprecision(2) << 1e3 * r.seconds / steps << " |\n";

@@ -73,7 +73,7 @@ int run_degrade(const Argv& argv) {
                            {"image_shape", x.sizes().vec()},
                            {"measurement_shape", y.sizes().vec()},
                            {"measurement_png", phase ? "log(1 + |y|), min-max normalised" : "y on [-1, 1]"},
-                           {"config", nlohmann::json::parse(config.json())}};
+                           {"config", config.to_json()}};
   if (mask.defined()) record["mask_shape"] = mask.sizes().vec();
   if (kernel.defined()) record["kernel_shape"] = kernel.sizes().vec();
 

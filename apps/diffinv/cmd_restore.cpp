@@ -76,6 +76,59 @@ LoadedModel load_shipped_prior(const Args& args, const TaskConfig& task) {
   return load_model(folder, "", args.get("device"), args.get("precision"), "restore");
 }
 
+// The inputs as the model reads them: clean images fitted to its size, or measurements y (all of one size).
+std::vector<Tensor> read_inputs(const std::vector<InputImage>& inputs, bool measurements, ImageShape shape,
+                                const std::string& resize) {
+  std::vector<Tensor> images;
+  for (const auto& in : inputs)
+    images.push_back(measurements ? read_image(in.path) : read_image_for_model(in.path, shape.channels, shape.height, resize));
+  if (measurements)
+    for (size_t i = 1; i < images.size(); ++i)
+      require(images[i].sizes() == images[0].sizes(), "restore: measurement '" + inputs[i].path + "' is " +
+                                                          shape_string(images[i]) + " but '" + inputs[0].path + "' is " +
+                                                          shape_string(images[0]));
+  return images;
+}
+
+// Warm-start estimates (--init): one image for all inputs, or a folder with an image per input stem.
+std::vector<Tensor> read_initial_estimates(const std::string& init, const std::vector<InputImage>& inputs,
+                                           ImageShape shape, const std::string& resize) {
+  std::vector<Tensor> estimates;
+  for (const auto& in : inputs) {
+    std::string path = init;
+    if (fs::is_directory(init)) {
+      path.clear();
+      for (const auto& candidate : list_images(init))
+        if (fs::path(candidate).stem().string() == in.stem) path = candidate;
+      require(!path.empty(), "restore: --init folder '" + init + "' has no image named " + in.stem + ".*");
+    }
+    estimates.push_back(read_image_for_model(path, shape.channels, shape.height, resize));
+  }
+  return estimates;
+}
+
+// Images [first, first + count) of a list, as one batch.
+Tensor batch_of(const std::vector<Tensor>& images, int64_t first, int64_t count) {
+  return at::cat(std::vector<Tensor>(images.begin() + first, images.begin() + first + count), 0);
+}
+
+// Image i's scores against the truth: PSNR / SSIM of the reconstruction and, with K > 1, the mean
+// std, and the PSNR of the mean and of every sample.
+void add_scores(nlohmann::json& record, const PosteriorSamples& r, const Tensor& psnr, const Tensor& ssim_values,
+                const Tensor& truth, int64_t i) {
+  if (psnr.defined()) record["psnr"] = psnr[i].item<double>();
+  if (ssim_values.defined()) record["ssim"] = ssim_values[i].item<double>();
+  if (r.count() == 1) return;
+  record["samples"] = r.count();
+  record["mean_std"] = r.std[i].mean().item<double>();
+  if (!truth.defined()) return;
+  record["psnr_of_mean"] = psnr_images(r.mean.narrow(0, i, 1), truth.narrow(0, i, 1))[0].item<double>();
+  const Tensor ps = psnr_images(r.shown[i], truth.narrow(0, i, 1).expand_as(r.shown[i]));
+  std::vector<double> per_sample;
+  for (int64_t k = 0; k < r.count(); ++k) per_sample.push_back(ps[k].item<double>());
+  record["psnr_per_sample"] = per_sample;
+}
+
 }  // namespace
 
 int run_restore(const Argv& argv) {
@@ -153,35 +206,14 @@ int run_restore(const Argv& argv) {
   const auto sample_shape = denoiser.sample_shape();
   const ImageShape shape{sample_shape[0], sample_shape[1], sample_shape[2]};
   check_task_fits_model(task, shape);
-  {
+  const PreparedSampler sampler = [&] {
     auto probe_gen = make_generator(seed);
     const auto probe = make_operator(task, shape, 1, probe_gen);
-    check_sampler_setup(info, probe.get(), denoiser, options);
-  }
-  std::vector<Tensor> images;
-  for (const auto& in : inputs)
-    images.push_back(from_measurements ? read_image(in.path) : read_image_for_model(in.path, shape.channels, shape.height, resize));
-  if (from_measurements)
-    for (size_t i = 1; i < images.size(); ++i)
-      require(images[i].sizes() == images[0].sizes(), "restore: measurement '" + inputs[i].path + "' is " +
-                                                          shape_string(images[i]) + " but '" + inputs[0].path + "' is " +
-                                                          shape_string(images[0]));
-
-  // Warm-start estimates: one image for all inputs, or a folder with an image per input stem.
-  std::vector<Tensor> initial_estimates;
-  if (args.given("init")) {
-    const std::string init = args.get("init");
-    for (const auto& in : inputs) {
-      std::string path = init;
-      if (fs::is_directory(init)) {
-        path.clear();
-        for (const auto& candidate : list_images(init))
-          if (fs::path(candidate).stem().string() == in.stem) path = candidate;
-        require(!path.empty(), "restore: --init folder '" + init + "' has no image named " + in.stem + ".*");
-      }
-      initial_estimates.push_back(read_image_for_model(path, shape.channels, shape.height, resize));
-    }
-  }
+    return prepare_sampler(info, denoiser, probe.get(), options);
+  }();
+  const std::vector<Tensor> images = read_inputs(inputs, from_measurements, shape, resize);
+  const std::vector<Tensor> initial_estimates =
+      args.given("init") ? read_initial_estimates(args.get("init"), inputs, shape, resize) : std::vector<Tensor>{};
 
   const fs::path out = args.get("out");
   std::error_code ec;
@@ -196,26 +228,23 @@ int run_restore(const Argv& argv) {
   const int steps_per_batch = std::max(1, int(std::lround((steps > 0 ? steps : info.default_steps) * warm_start)));
   const bool on_cuda = device_options.device().is_cuda();
   ProgressBar bar(batches * n_samples * steps_per_batch, !args.enabled("quiet"));
-  const nlohmann::json task_json = nlohmann::json::parse(task.json());
-  const OptionMap resolved = resolved_options(info, options);
+  const nlohmann::json task_json = task.to_json();
   std::vector<double> psnrs, ssims;
   int non_finite = 0;
 
   for (int64_t b = 0; b < batches; ++b) {
     const int64_t first = b * batch, count = std::min<int64_t>(batch, n - first);
-    const Tensor stacked = at::cat(std::vector<Tensor>(images.begin() + first, images.begin() + first + count), 0);
-    TaskMeasurement m = from_measurements ? measurement_from_images(task, stacked, shape, measure_gen)
+    const Tensor stacked = batch_of(images, first, count);
+    const InverseProblem m = from_measurements ? measurement_from_images(task, stacked, shape, measure_gen)
                                           : measure_images(task, stacked, measure_gen);
     const Tensor truth = from_measurements ? Tensor() : stacked;
-    const InverseProblem problem{m.op.get(), m.y.to(device_options.device()), m.sigma_y};
+    const InverseProblem problem = m.on(device_options.device());
 
     RestoreSettings settings;
     settings.steps = steps;
     settings.save_every = save_every;
     settings.warm_start = warm_start;
-    if (!initial_estimates.empty())
-      settings.initial_estimate = at::cat(std::vector<Tensor>(initial_estimates.begin() + first,
-                                                              initial_estimates.begin() + first + count), 0);
+    if (!initial_estimates.empty()) settings.initial_estimate = batch_of(initial_estimates, first, count);
     double residual = 0.0;
     int sample_index = 0;
     settings.progress = [&](const StepInfo& s) {
@@ -228,63 +257,31 @@ int run_restore(const Argv& argv) {
       bar.update((b * n_samples + sample_index) * steps_per_batch + s.step + 1, label.str());
     };
     // K posterior samples: the first is the reconstruction; with K > 1 also their mean and std.
-    Restoration r = restore_images(denoiser, info, options, problem, count, settings, sample_gen);
-    std::vector<Tensor> samples = {r.x.to(at::kCPU, at::kFloat)};
-    for (int k = 1; k < n_samples; ++k) {
-      sample_index = k;
-      settings.save_every = 0;
-      const Restoration more = restore_images(denoiser, info, options, problem, count, settings, sample_gen);
-      samples.push_back(more.x.to(at::kCPU, at::kFloat));
-      r.nfe += more.nfe;
-      r.seconds += more.seconds;
-    }
-    const Tensor x = samples[0];
-    const Tensor recon = at::nan_to_num(x, 0.0).clamp(-1.0, 1.0);
-    const Tensor all_samples = at::nan_to_num(at::stack(samples, 1), 0.0).clamp(-1.0, 1.0);  // [B, K, C, H, W]
-    const Tensor sample_mean = all_samples.mean(1);
-    const Tensor sample_std = n_samples > 1 ? all_samples.std(1, /*unbiased=*/true) : at::zeros_like(sample_mean);
+    const PosteriorSamples r = sample_posterior(denoiser, sampler, problem, count, n_samples, settings, sample_gen,
+                                                [&](int k) { sample_index = k; });
+    const Tensor recon = r.reconstruction();
     const Tensor preview = measurement_preview(*m.op, m.y, shape);
-    const Tensor view = measurement_view(*m.op, m.y);
     const Tensor psnr = truth.defined() ? psnr_images(recon, truth) : Tensor();
     const Tensor ssim_values = truth.defined() && shape.height >= 11 ? ssim(recon, truth) : Tensor();
-    const Tensor mask = operator_mask(*m.op), kernel = operator_kernel(*m.op);
 
     for (int64_t i = 0; i < count; ++i) {
       const InputImage& in = inputs[static_cast<size_t>(first + i)];
-      const auto file = [&](const std::string& suffix) { return (out / (in.stem + suffix)).string(); };
-      bool finite = true;
-      for (const auto& sample : samples) finite = finite && at::isfinite(sample[i]).all().item<bool>();
-      nlohmann::json outputs = {{"reconstruction", file("_recon.png")}, {"measurement", file("_measurement.png")},
-                                {"grid", file("_grid.png")}};
-      write_png(file("_recon.png"), recon[i]);
-      write_png(file("_measurement.png"), view[i]);
+      const std::string prefix = (out / in.stem).string();
+      const bool finite = r.finite(i);
+      nlohmann::json outputs = write_posterior_pngs(prefix, "_recon.png", r, i, /*strip=*/true);
+      outputs.update(write_measurement_pngs(prefix, "_measurement.png", m, i));
       std::vector<Tensor> panels = {preview[i], recon[i]};
       if (truth.defined()) panels.push_back(truth[i]);
-      write_png(file("_grid.png"), side_by_side(panels));
-      if (mask.defined()) {
-        write_png(file("_mask.png"), mask[mask.size(0) == 1 ? 0 : i].to(at::kFloat) * 2.0 - 1.0);
-        outputs["mask"] = file("_mask.png");
-      }
-      if (kernel.defined()) {
-        write_png(file("_kernel.png"), (kernel / kernel.max() * 2.0 - 1.0).unsqueeze(0));
-        outputs["kernel"] = file("_kernel.png");
-      }
-      if (n_samples > 1) {
-        write_png(file("_samples.png"), frames_in_a_row(all_samples[i]));
-        write_png(file("_mean.png"), sample_mean[i]);
-        write_png(file("_std.png"), sample_std[i].clamp(0.0, 1.0) * 2.0 - 1.0);
-        outputs["samples"] = file("_samples.png");
-        outputs["mean"] = file("_mean.png");
-        outputs["std"] = file("_std.png");
-      }
+      outputs["grid"] = prefix + "_grid.png";
+      write_png(prefix + "_grid.png", side_by_side(panels));
       if (r.trajectory.defined()) {
-        write_png(file("_trajectory.png"), frames_in_a_row(r.trajectory[i].clamp(-1.0, 1.0)));
-        outputs["trajectory"] = file("_trajectory.png");
+        outputs["trajectory"] = prefix + "_trajectory.png";
+        write_png(prefix + "_trajectory.png", frames_in_a_row(r.trajectory[i].clamp(-1.0, 1.0)));
       }
       nlohmann::json record = {{"input", in.path},
                                {"input_is", from_measurements ? "measurement" : "clean image"},
                                {"method", info.name},
-                               {"sampler_options", resolved},
+                               {"sampler_options", sampler.resolved_options()},
                                {"steps", r.steps},
                                {"warm_start", warm_start},
                                {"init", args.given("init") ? args.get("init") : (warm_start < 1 ? "A^+ y" : "")},
@@ -307,26 +304,10 @@ int run_restore(const Argv& argv) {
                                {"measurement_shape", m.y[i].sizes().vec()},
                                {"finite", finite},
                                {"outputs", outputs}};
-      if (psnr.defined()) {
-        record["psnr"] = psnr[i].item<double>();
-        psnrs.push_back(psnr[i].item<double>());
-      }
-      if (ssim_values.defined()) {
-        record["ssim"] = ssim_values[i].item<double>();
-        ssims.push_back(ssim_values[i].item<double>());
-      }
-      if (n_samples > 1) {
-        record["samples"] = n_samples;
-        record["mean_std"] = sample_std[i].mean().item<double>();
-        if (truth.defined()) {
-          record["psnr_of_mean"] = psnr_images(sample_mean.narrow(0, i, 1), truth.narrow(0, i, 1))[0].item<double>();
-          std::vector<double> per_sample(static_cast<size_t>(n_samples));
-          const Tensor ps = psnr_images(all_samples[i], truth.narrow(0, i, 1).expand_as(all_samples[i]));
-          for (int k = 0; k < n_samples; ++k) per_sample[size_t(k)] = ps[k].item<double>();
-          record["psnr_per_sample"] = per_sample;
-        }
-      }
-      write_text_file(file(".json"), record.dump(2) + "\n");
+      add_scores(record, r, psnr, ssim_values, truth, i);
+      if (psnr.defined()) psnrs.push_back(psnr[i].item<double>());
+      if (ssim_values.defined()) ssims.push_back(ssim_values[i].item<double>());
+      write_text_file(prefix + ".json", record.dump(2) + "\n");
       if (!finite) ++non_finite;
     }
   }

@@ -56,7 +56,7 @@ int run_sample(const Argv& argv) {
 
   const LoadedModel model = load_model(args, "sample");
   Denoiser& denoiser = *model.denoiser;
-  check_sampler_setup(info, nullptr, denoiser, {});
+  const PreparedSampler sampler = prepare_sampler(info, denoiser, nullptr, {});
 
   at::Generator gen = make_generator(seed, denoiser.tensor_options().device());
   const int batches = (n + batch - 1) / batch;
@@ -71,7 +71,7 @@ int run_sample(const Argv& argv) {
       label << info.name << " batch " << b + 1 << "/" << batches << " step " << s.step + 1 << "/" << s.total;
       bar.update(long(b) * steps + s.step + 1, label.str());
     };
-    samples.push_back(restore_images(denoiser, info, {}, InverseProblem{}, count, settings, gen).x.to(at::kCPU, at::kFloat));
+    samples.push_back(restore_images(denoiser, sampler, InverseProblem{}, count, settings, gen).x.to(at::kCPU, at::kFloat));
   }
   bar.finish();
   const Tensor x = at::cat(samples);

@@ -18,9 +18,8 @@ class CountingDenoiser : public Denoiser {
   CovarianceProduct posterior_covariance(const Tensor& x, double sigma) override {
     return inner_.posterior_covariance(x, sigma);
   }
-  Tensor posterior_covariance_gram(const Tensor& x, double sigma, const LinearOperator& A,
-                                   const Tensor& y_like) override {
-    return inner_.posterior_covariance_gram(x, sigma, A, y_like);
+  std::optional<IsotropicMixtureCovariance> posterior_covariance_structure(const Tensor& x, double sigma) override {
+    return inner_.posterior_covariance_structure(x, sigma);
   }
   DenoiserVarianceOutput denoise_with_variance(const Tensor& x, double sigma, double sigma_prev) override {
     ++count_;

@@ -4,6 +4,7 @@
 #include <c10/core/TensorOptions.h>
 
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "diffinv/common.h"
@@ -14,9 +15,16 @@ namespace diffinv {
 // v -> Cov[x0 | x] v for a fixed (x, sigma); v and the result have x's shape.
 using CovarianceProduct = std::function<Tensor(const Tensor&)>;
 
-class LinearOperator;
-// A Sigma A^T as [B, m, m] (m = entries of one y, the shape of y_like) through m products with Sigma.
-Tensor gram_through_products(const CovarianceProduct& sigma, const LinearOperator& A, const Tensor& y_like);
+// Cov[x0 | x] of a mixture of isotropic Gaussians, in the structure that lets a caller form
+// projections of it cheaply: sum_k r_k (c_k I + m_k m_k^T) - D D^T, D = sum_k r_k m_k, with the
+// component posterior means affine in x: m_k = a_k x + (1 - a_k) mu_k.
+struct IsotropicMixtureCovariance {
+  Tensor x;                 // [B, d], detached
+  Tensor responsibilities;  // r_k(x), [B, K]
+  Tensor variances;         // c_k, [K]
+  Tensor shrinks;           // a_k, [K]
+  Tensor means;             // mu_k, [K, d]
+};
 
 // One NFE of a network with a learned reverse variance (capabilities().learned_variance).
 struct DenoiserVarianceOutput {
@@ -75,10 +83,9 @@ class Denoiser {
 
   // Cov[x0 | x] as a product; only where capabilities().exact_posterior_covariance.
   virtual CovarianceProduct posterior_covariance(const Tensor& x, double sigma);
-  // A Cov[x0 | x] A^T as [B, m, m] for measurements shaped like y_like; the default goes through
-  // m covariance products, priors with structure override it.
-  virtual Tensor posterior_covariance_gram(const Tensor& x, double sigma, const LinearOperator& A,
-                                           const Tensor& y_like);
+  // The same covariance in isotropic-mixture form, where the prior has it (an isotropic GMM);
+  // nullopt otherwise.
+  virtual std::optional<IsotropicMixtureCovariance> posterior_covariance_structure(const Tensor& x, double sigma);
 
   // Only where capabilities().learned_variance: x0 and the learned variance of the reverse step
   // sigma -> sigma_prev (sigma_prev < 0: the previous step of the training schedule) from one NFE.

@@ -51,10 +51,9 @@ class GaussianMixturePrior : public Denoiser {
 
   Tensor denoise(const Tensor& x, double sigma) override;
   CovarianceProduct posterior_covariance(const Tensor& x, double sigma) override;
-  // Isotropic components: A Cov A^T = (sum_k r_k c_k) A A^T + sum_k r_k (A m_k)(A m_k)^T - (A D)(A D)^T
-  // with A m_k = a_k A x + (1 - a_k) A mu_k: O(B K m^2), no product in x-space.
-  Tensor posterior_covariance_gram(const Tensor& x, double sigma, const LinearOperator& A,
-                                   const Tensor& y_like) override;
+  // Isotropic components: the mixture form (r_k, c_k, a_k, mu_k), from which the guidance code forms
+  // A Cov A^T in O(B K m^2) without a product in x-space (posterior_mean.h).
+  std::optional<IsotropicMixtureCovariance> posterior_covariance_structure(const Tensor& x, double sigma) override;
   std::vector<int64_t> sample_shape() const override { return {mixture_.dim()}; }
   c10::TensorOptions tensor_options() const override { return mixture_.means().options(); }
   DenoiserCapabilities capabilities() const override {

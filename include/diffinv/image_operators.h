@@ -25,16 +25,11 @@
 #include <tuple>
 #include <vector>
 
+#include "diffinv/image_shape.h"
 #include "diffinv/operator.h"
 
 namespace diffinv {
 
-// The shape of one image (no batch dimension).
-struct ImageShape {
-  int64_t channels = 3, height = 256, width = 256;
-  int64_t numel() const { return channels * height * width; }
-  std::string str() const;  // "[C, H, W]"
-};
 
 // Constant tensors held in double precision on the CPU, handed out converted to a device and a
 // floating dtype (integer tensors keep their dtype), one conversion per (device, dtype), cached.

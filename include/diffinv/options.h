@@ -41,6 +41,15 @@ class OptionVisitor {
   std::vector<OptionDoc> docs_;
 };
 
+// The shortest decimal text that parse_number reads back as exactly `v` ("0.85", "10", "1e-07"), for
+// option values and records (std::to_string would write 1e-7 as "0.000000").
+std::string format_number(double v);
+
+// Value checks for an options struct's check(), throwing "<who>: <name> must be ..., got <value>".
+void require_positive(double value, const char* name, const std::string& who);                  // > 0
+void require_at_least(double value, double min, const char* name, const std::string& who);      // >= min
+void require_in_range(double value, double lo, double hi, const char* name, const std::string& who);  // [lo, hi]
+
 // Parses "key=value" into a map; a malformed item is an error.
 void parse_key_value(const std::string& item, OptionMap& into);
 
@@ -54,11 +63,18 @@ Options read_options(const OptionMap& overrides, const std::string& owner) {
 }
 
 template <class Options>
-std::vector<OptionDoc> describe_options() {
-  Options o;
+std::vector<OptionDoc> describe_options(Options o = {}) {
   OptionVisitor v;
   o.visit(v);
   return v.docs();
+}
+
+// Every field of `o` with its value as text that reads back exactly (format_number), for records.
+template <class Options>
+OptionMap option_values(const Options& o) {
+  OptionMap values;
+  for (const auto& doc : describe_options(o)) values[doc.name] = doc.default_value;
+  return values;
 }
 
 }  // namespace diffinv

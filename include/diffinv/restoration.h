@@ -4,40 +4,16 @@
 #pragma once
 #include <ATen/core/Generator.h>
 
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
 #include "diffinv/image_operators.h"
 #include "diffinv/sampler.h"
-#include "diffinv/task_config.h"
+#include "diffinv/task_measurement.h"
 
 namespace diffinv {
-
-// Throws, naming both sizes, when the config states an image size (measurement.operator.in_shape
-// or mask_opt.image_size) or channel count that differs from the model's `shape`.
-void check_task_fits_model(const TaskConfig& task, ImageShape shape);
-
-struct TaskMeasurement {
-  std::shared_ptr<Operator> op;  // built for the batch (one mask / kernel draw per batch image)
-  Tensor y;                      // the noisy measurement, [B, ...]
-  double sigma_y = 0.0;          // Gaussian std on [-1, 1] (0 for Poisson and clean)
-};
-
-// Builds the task's operator for the batch `clean` [B, C, H, W] and measures it with the task's
-// noise, all random parts drawn from `gen`. Throws when the measurement is not finite.
-TaskMeasurement measure_images(const TaskConfig& task, const Tensor& clean, at::Generator& gen);
-
-// The operator alone, for measurements made elsewhere: `y` [B, ...] must have the operator's
-// output shape and be finite. Random operator parts (box/pixel masks, motion kernels) cannot match
-// a measurement made elsewhere, so they are refused: give mask_file / kernel_file instead.
-TaskMeasurement measurement_from_images(const TaskConfig& task, const Tensor& y, ImageShape shape, at::Generator& gen);
-
-// Sampler options a DPS-format task implies: `conditioning.params.scale` is the step size zeta of
-// the DPS-family samplers (dps, dps-dmps, mcg); `explicit_options` override it.
-OptionMap task_sampler_options(const TaskConfig& task, const std::string& sampler, const OptionMap& explicit_options);
-
-// Every option of `info` with its value in effect (override, else the documented default).
-OptionMap resolved_options(const SamplerInfo& info, const OptionMap& overrides);
 
 struct RestoreSettings {
   int steps = 0;       // 0: the sampler's default
@@ -57,11 +33,43 @@ struct Restoration {
   int steps = 0;
 };
 
-// Runs `info` with `options` on `problem` for `batch` images: x_init = sigma_max * N(0, I) from
+// Runs the prepared `sampler` on `problem` for `batch` images: x_init = sigma_max * N(0, I) from
 // `gen` (on the denoiser's device), then the sampler on the sampler's own grid kind.
-Restoration restore_images(Denoiser& denoiser, const SamplerInfo& info, const OptionMap& options,
-                           const InverseProblem& problem, int64_t batch, const RestoreSettings& settings,
-                           at::Generator& gen);
+Restoration restore_images(Denoiser& denoiser, const PreparedSampler& sampler, const InverseProblem& problem,
+                           int64_t batch, const RestoreSettings& settings, at::Generator& gen);
+
+// K posterior samples of a batch (DESIGN §7), shared by `restore` and `bench images`: the first is the
+// reconstruction; the mean and the per-pixel std (the uncertainty map) are taken over `shown`.
+struct PosteriorSamples {
+  Tensor samples;      // [B, K, C, H, W] float32 on the CPU, as the sampler returned them
+  Tensor shown;        // the same with NaN/Inf read as 0 and clamped to [-1, 1]
+  Tensor mean, std;    // [B, C, H, W] over the K samples of `shown`; std unbiased, 0 when K = 1
+  Tensor trajectory;   // the first sample's x0-estimates (RestoreSettings::save_every), else undefined
+  long nfe = 0;        // of all K samples
+  double seconds = 0;  // of all K samples
+  int steps = 0;
+  int64_t count() const { return samples.size(1); }
+  Tensor reconstruction() const { return shown.select(1, 0).contiguous(); }  // [B, C, H, W]
+  bool finite(int64_t i) const;  // every sample of image i is free of NaN/Inf
+};
+
+// Runs `samples` posterior samples of `problem` for `batch` images one after another, all from `gen`;
+// `settings.progress` sees every step of every sample, `before_sample(k)` (may be empty) runs
+// before sample k; only the first keeps a trajectory.
+PosteriorSamples sample_posterior(Denoiser& denoiser, const PreparedSampler& sampler, const InverseProblem& problem,
+                                  int64_t batch, int samples, const RestoreSettings& settings, at::Generator& gen,
+                                  const std::function<void(int)>& before_sample = {});
+
+// The PNGs that show measurement i: <prefix><view_suffix> (measurement_view of `problem.y`), and
+// <prefix>_mask.png / <prefix>_kernel.png when the operator has a mask / kernel. Returns the paths
+// written under "measurement", "mask" and "kernel".
+std::map<std::string, std::string> write_measurement_pngs(const std::string& prefix, const std::string& view_suffix,
+                                                          const InverseProblem& problem, int64_t i);
+// The PNGs of image i of a posterior: <prefix><first_suffix> (the first sample) and, with K > 1,
+// <prefix>_mean.png, <prefix>_std.png (white = std 1) and, with `strip`, <prefix>_samples.png (all
+// K in a row). Returns the paths written under "reconstruction", "mean", "std" and "samples".
+std::map<std::string, std::string> write_posterior_pngs(const std::string& prefix, const std::string& first_suffix,
+                                                        const PosteriorSamples& posterior, int64_t i, bool strip);
 
 // The measurement as written to a PNG: y itself on [-1, 1], except phase-retrieval magnitudes,
 // shown as log(1 + |y|) min-max normalised per image. Returns [B, c, h, w] float32 on the CPU.

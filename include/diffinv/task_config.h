@@ -1,6 +1,6 @@
 // Task configs (DESIGN §4): DPS's measurement YAML format (configs/*_config.yaml of
-// DPS2022/diffusion-posterior-sampling) plus diffinv's extensions, and the operator / noise they
-// describe.
+// DPS2022/diffusion-posterior-sampling) plus diffinv's extensions, read and checked. The operator
+// and noise they describe are built in src/tasks/ (task_operator.h).
 //
 //   conditioning: {method: ps | mcg | projection, params: {scale: S}}   (optional)
 //   data: {name: N, root: R}                                             (optional, recorded)
@@ -25,14 +25,10 @@
 // `!!python/tuple` nodes are read as plain sequences. Unknown keys, missing required keys, wrong
 // types and malformed YAML throw diffinv::Error naming the file, the line and the full key path.
 #pragma once
-#include <ATen/core/Generator.h>
-
-#include <memory>
+#include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
-
-#include "diffinv/image_operators.h"
-#include "diffinv/operator.h"
 
 namespace diffinv {
 
@@ -77,8 +73,8 @@ struct TaskConfig {
   int64_t image_size() const;
   // The Gaussian noise std on [-1, 1] (0 for poisson / clean).
   double sigma_y() const { return noise_name == "gaussian" ? sigma : 0.0; }
-  // The resolved config as a JSON object (one line).
-  std::string json() const;
+  // The resolved config as a JSON object (for records and resume fingerprints).
+  nlohmann::json to_json() const;
 };
 
 // Parses a task YAML file / text (`what` names the source in errors).
@@ -87,17 +83,5 @@ TaskConfig load_task_config(const std::string& path);
 // the file's YAML before parsing, so they are checked like the file's own keys.
 TaskConfig load_task_config(const std::string& path, const std::vector<std::string>& overrides);
 TaskConfig parse_task_config(const std::string& text, const std::string& what);
-
-// Builds the operator for images of `shape` (the config's in_shape is informative only), drawing
-// its random parts (motion-blur kernel, inpainting masks: one per batch image) from `gen`.
-std::unique_ptr<Operator> make_operator(const TaskConfig& config, ImageShape shape, int64_t batch,
-                                        at::Generator& gen);
-// The mask ([B, 1, H, W], 1 = kept) of an inpainting operator, else undefined.
-Tensor operator_mask(const Operator& op);
-// The kernel ([k, k], sums to 1) of a blur operator, else undefined.
-Tensor operator_kernel(const Operator& op);
-
-// y = noise(clean) as the config says (GaussianNoise / PoissonNoise / nothing).
-Tensor apply_task_noise(const TaskConfig& config, const Tensor& clean, at::Generator& gen);
 
 }  // namespace diffinv

@@ -16,6 +16,9 @@ void write_text_file(const std::string& path, const std::string& text);
 // file is removed and a diffinv::Error names the path: no partial or empty file under either name.
 void write_file_atomically(const std::string& path, const std::function<void(std::ostream&)>& write);
 
+// `v` with exactly `digits` decimals ("3.14" for 3.14159 and 2), for the tables of result files.
+std::string fixed_decimals(double v, int digits);
+
 // Config files are small: at most this many bytes (a YAML parser builds a node per element, so a
 // 48 MB list costs gigabytes).
 constexpr size_t kMaxConfigBytes = size_t(1) << 20;

@@ -15,6 +15,7 @@
 #include "diffinv/noise.h"
 #include "diffinv/rng.h"
 #include "diffinv/sampler.h"
+#include "diffinv/text_file.h"
 
 namespace diffinv {
 
@@ -118,12 +119,13 @@ GaussianBenchmarkResult run_gaussian_benchmark(const GaussianBenchmarkConfig& co
         for (const auto& [key, value] : it->second) options[key] = value;
       const int steps = info.grid == GridKind::Karras && info.name == "opc-heun" ? std::max(2, config.steps / 2) : config.steps;
       const auto grid = make_sigma_grid(prior.schedule(), info.grid, steps);
+      const PreparedSampler sampler = prepare_sampler(info, prior, &op, options);
       auto gen = make_generator(seed + 3);
       const Tensor x_init = randn({config.samples, config.d}, prior.tensor_options(), gen) * grid.front();
       counted.reset();
       const auto start = std::chrono::steady_clock::now();
       SamplerContext ctx{counted, InverseProblem{&op, y, problem.sigma_y}, x_init, grid, gen, {}};
-      const Tensor x = info.run(ctx, options);
+      const Tensor x = sampler.run(ctx);
       result.rows[k].seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / config.problems;
       result.rows[k].nfe = counted.count();
       double kl = std::numeric_limits<double>::quiet_NaN(), w2 = kl;
@@ -155,14 +157,6 @@ GaussianBenchmarkResult run_gaussian_benchmark(const GaussianBenchmarkConfig& co
   return result;
 }
 
-namespace {
-std::string fixed(double v, int digits) {
-  std::ostringstream s;
-  s << std::fixed << std::setprecision(digits) << v;
-  return s.str();
-}
-}  // namespace
-
 std::string gaussian_markdown(const GaussianBenchmarkResult& r) {
   const auto& c = r.config;
   std::ostringstream o;
@@ -171,10 +165,10 @@ std::string gaussian_markdown(const GaussianBenchmarkResult& r) {
     << c.problems << " problems, " << c.steps << " steps; lower is better)\n\n"
     << "| method | KL | W2 | NFE | s/problem |\n|---|---|---|---|---|\n";
   for (const auto& row : r.rows) {
-    o << "| " << row.method << " | " << fixed(row.kl_mean, 3) << " ± " << fixed(row.kl_ci95, 3) << " | "
-      << fixed(row.w2_mean, 3) << " ± " << fixed(row.w2_ci95, 3) << " | ";
+    o << "| " << row.method << " | " << fixed_decimals(row.kl_mean, 3) << " ± " << fixed_decimals(row.kl_ci95, 3) << " | "
+      << fixed_decimals(row.w2_mean, 3) << " ± " << fixed_decimals(row.w2_ci95, 3) << " | ";
     if (row.method == GmmBenchmarkResult::kFloorLabel) o << "– | – |\n";
-    else o << row.nfe << " | " << fixed(row.seconds, 2) << " |\n";
+    else o << row.nfe << " | " << fixed_decimals(row.seconds, 2) << " |\n";
   }
   return o.str();
 }

@@ -20,6 +20,7 @@
 #include "diffinv/noise.h"
 #include "diffinv/rng.h"
 #include "diffinv/sampler.h"
+#include "diffinv/text_file.h"
 
 namespace diffinv {
 
@@ -143,6 +144,7 @@ ProblemOutcome run_problem(const GmmBenchmarkConfig& config, const std::vector<M
     // use a Karras grid, with their own NFE per level: they get the full grid.)
     const int steps = info.name == "opc-heun" ? std::max(2, config.steps / 2) : config.steps;
     auto grid = make_sigma_grid(prior.schedule(), info.grid, steps);
+    const PreparedSampler sampler = prepare_sampler(info, prior, &op, options);
     auto gen = make_generator(seed + 3);
     const Tensor x_init = randn({config.samples, d}, prior.tensor_options(), gen) * grid.front();
     counted.reset();
@@ -152,7 +154,7 @@ ProblemOutcome run_problem(const GmmBenchmarkConfig& config, const std::vector<M
       const int64_t n = std::min<int64_t>(rows, config.samples - first);
       SamplerContext ctx{counted, InverseProblem{&op, y.narrow(0, first, n), problem.sigma_y},
                          x_init.narrow(0, first, n).contiguous(), grid, gen, {}};
-      chunks.push_back(info.run(ctx, options));
+      chunks.push_back(sampler.run(ctx));
     }
     const Tensor x = chunks.size() == 1 ? chunks.front() : at::cat(chunks);
     out.seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
@@ -268,14 +270,6 @@ GmmBenchmarkResult run_gmm_benchmark(const GmmBenchmarkConfig& config, const Ben
   return result;
 }
 
-namespace {
-std::string fixed(double v, int digits) {
-  std::ostringstream s;
-  s << std::fixed << std::setprecision(digits) << v;
-  return s.str();
-}
-}  // namespace
-
 std::string gmm_markdown(const GmmBenchmarkResult& r) {
   std::vector<std::pair<int, int>> columns;
   for (int d : r.config.dims)
@@ -299,14 +293,14 @@ std::string gmm_markdown(const GmmBenchmarkResult& r) {
       for (const auto& c : r.cells)
         if (c.method == name && c.d == d && c.d_y == dy) {
           if (c.diverged == int(c.values.size())) o << " diverged |";
-          else o << " " << fixed(c.mean, 3) << " ± " << fixed(c.ci95, 3) << (c.diverged ? " (" + std::to_string(c.diverged) + " diverged)" : "") << " |";
+          else o << " " << fixed_decimals(c.mean, 3) << " ± " << fixed_decimals(c.ci95, 3) << (c.diverged ? " (" + std::to_string(c.diverged) + " diverged)" : "") << " |";
           seconds += c.seconds;
           nfe = c.nfe;
           ++n;
         }
     }
     if (name == GmmBenchmarkResult::kFloorLabel) o << " – | – |\n";
-    else o << " " << nfe << " | " << fixed(n ? seconds / n : 0, 3) << " |\n";
+    else o << " " << nfe << " | " << fixed_decimals(n ? seconds / n : 0, 3) << " |\n";
   }
   return o.str();
 }

@@ -13,6 +13,7 @@
 #include <functional>
 #include <iomanip>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -38,12 +39,6 @@ uint64_t mix(uint64_t seed, const std::string& text) {
   uint64_t h = 1469598103934665603ull ^ seed;
   for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
   return h & 0x7fffffffffffffffull;
-}
-
-std::string fixed(double v, int digits) {
-  std::ostringstream o;
-  o << std::fixed << std::setprecision(digits) << v;
-  return o.str();
 }
 
 struct BatchRecord {
@@ -129,6 +124,8 @@ ImageBenchmarkResult run_image_benchmark(Denoiser& denoiser, const ImageSet& dat
 
   // Every check before the first file: tasks fit the model, methods exist and their options parse.
   std::vector<std::vector<std::string>> refusal(config.tasks.size(), std::vector<std::string>(config.methods.size()));
+  std::vector<std::vector<std::optional<PreparedSampler>>> prepared(
+      config.tasks.size(), std::vector<std::optional<PreparedSampler>>(config.methods.size()));
   std::vector<bool> linear_task(config.tasks.size());
   std::vector<std::vector<std::string>> baseline_refusal(config.tasks.size(),
                                                          std::vector<std::string>(config.baselines.size()));
@@ -154,7 +151,8 @@ ImageBenchmarkResult run_image_benchmark(Denoiser& denoiser, const ImageSet& dat
         refusal[t][m] = e.what();
         continue;
       }
-      info.check_options(denoiser, task_sampler_options(config.tasks[t].config, info.name, method.options));
+      prepared[t][m] = prepare_sampler(info, denoiser, probe.get(),
+                                       task_sampler_options(config.tasks[t].config, info.name, method.options));
     }
   }
 
@@ -163,11 +161,10 @@ ImageBenchmarkResult run_image_benchmark(Denoiser& denoiser, const ImageSet& dat
   const int64_t batches = (n + config.batch - 1) / config.batch;
   // What a (task, method, batch) record was computed from: a resumed run must match it exactly.
   const auto fingerprint_of = [&](size_t t, size_t m, int64_t b) {
-    const SamplerInfo& info = find_sampler(config.methods[m].sampler);
-    const OptionMap options = task_sampler_options(config.tasks[t].config, info.name, config.methods[m].options);
+    const PreparedSampler& sampler = *prepared[t][m];
     const int64_t first = b * config.batch, count = std::min<int64_t>(config.batch, n - first);
-    return json{{"task", json::parse(config.tasks[t].config.json())}, {"sampler", info.name},
-                {"options", resolved_options(info, options)},
+    return json{{"task", config.tasks[t].config.to_json()}, {"sampler", sampler.info().name},
+                {"options", sampler.resolved_options()},
                 {"steps", config.methods[m].steps > 0 ? config.methods[m].steps : config.steps},
                 {"seed", config.seed}, {"batch", config.batch}, {"samples", config.samples},
                 {"model", config.model_label},
@@ -219,19 +216,13 @@ ImageBenchmarkResult run_image_benchmark(Denoiser& denoiser, const ImageSet& dat
       const int64_t first = b * config.batch, count = std::min<int64_t>(config.batch, n - first);
       const Tensor clean = data.images.narrow(0, first, count);
       at::Generator measure_gen = make_generator(mix(config.seed, task.name + "#" + std::to_string(b)));
-      const TaskMeasurement meas = measure_images(task.config, clean, measure_gen);
-      const Tensor view = measurement_view(*meas.op, meas.y);
+      const InverseProblem meas = measure_images(task.config, clean, measure_gen);
       const Tensor preview = measurement_preview(*meas.op, meas.y, shape);
       for (int64_t i = 0; i < count && int64_t(grid_previews.size()) < config.grid_rows; ++i) grid_previews.push_back(preview[i]);
-      const Tensor mask = operator_mask(*meas.op), kernel = operator_kernel(*meas.op);
       fs::create_directories(measurement_dir);
-      for (int64_t i = 0; i < count; ++i) {
-        const std::string name = data.names[size_t(first + i)];
-        write_png((measurement_dir / (name + ".png")).string(), view[i]);
-        if (mask.defined()) write_png((measurement_dir / (name + "_mask.png")).string(), mask[mask.size(0) == 1 ? 0 : i] * 2.0 - 1.0);
-        if (kernel.defined()) write_png((measurement_dir / (name + "_kernel.png")).string(), (kernel / kernel.max() * 2.0 - 1.0).unsqueeze(0));
-      }
-      const InverseProblem problem{meas.op.get(), meas.y.to(denoiser.tensor_options().device()), meas.sigma_y};
+      for (int64_t i = 0; i < count; ++i)
+        write_measurement_pngs((measurement_dir / data.names[size_t(first + i)]).string(), ".png", meas, i);
+      const InverseProblem problem = meas.on(denoiser.tensor_options().device());
       for (size_t k = 0; k < config.baselines.size(); ++k) {
         if (!baseline_refusal[t][k].empty()) continue;
         const auto t0 = std::chrono::steady_clock::now();
@@ -245,8 +236,7 @@ ImageBenchmarkResult run_image_benchmark(Denoiser& denoiser, const ImageSet& dat
       for (size_t m = 0; m < config.methods.size(); ++m) {
         if (!refusal[t][m].empty()) continue;
         const ImageBenchmarkMethod& method = config.methods[m];
-        const SamplerInfo& info = find_sampler(method.sampler);
-        const OptionMap options = task_sampler_options(task.config, info.name, method.options);
+        const PreparedSampler& sampler = *prepared[t][m];
         const int steps = method.steps > 0 ? method.steps : config.steps;
         const std::vector<std::string> names(data.names.begin() + first, data.names.begin() + first + count);
         const json fingerprint = fingerprint_of(t, m, b);
@@ -262,30 +252,19 @@ ImageBenchmarkResult run_image_benchmark(Denoiser& denoiser, const ImageSet& dat
                                                   denoiser.tensor_options().device());
         RestoreSettings settings;
         settings.steps = steps;
-        std::vector<Tensor> samples;
+        const PosteriorSamples posterior =
+            sample_posterior(denoiser, sampler, problem, count, config.samples, settings, sample_gen);
+        const Tensor& mean = posterior.mean;
         BatchRecord rec;
-        double seconds = 0, nfe = 0;
-        for (int k = 0; k < config.samples; ++k) {
-          const Restoration r = restore_images(denoiser, info, options, problem, count, settings, sample_gen);
-          samples.push_back(r.x.to(at::kCPU, at::kFloat));
-          seconds += r.seconds;
-          nfe += double(r.nfe);
-        }
-        const Tensor first_sample = at::nan_to_num(samples[0], 0.0).clamp(-1, 1);
-        score(samples[0], clean, seconds / double(count), nfe, rec);
-        const Tensor all = at::nan_to_num(at::stack(samples), 0.0).clamp(-1, 1);  // [K, B, C, H, W]
-        const Tensor mean = all.mean(0), std_map = all.std(0, /*unbiased=*/config.samples > 1);
+        score(posterior.samples.select(1, 0).contiguous(), clean, posterior.seconds / double(count), double(posterior.nfe), rec);
         const fs::path image_dir = out / "images" / task.name / method.label;
         fs::create_directories(image_dir);
         for (int64_t i = 0; i < count; ++i) {
-          const std::string name = names[size_t(i)];
-          write_png((image_dir / (name + ".png")).string(), first_sample[i]);
+          write_posterior_pngs((image_dir / names[size_t(i)]).string(), ".png", posterior, i, /*strip=*/false);
           if (config.samples > 1) {
-            write_png((image_dir / (name + "_mean.png")).string(), mean[i]);
-            write_png((image_dir / (name + "_std.png")).string(), std_map[i].clamp(0, 1) * 2.0 - 1.0);
             rec.psnr_of_mean.push_back(psnr_images(mean.narrow(0, i, 1), clean.narrow(0, i, 1))[0].item<double>());
             rec.ssim_of_mean.push_back(ssim(mean.narrow(0, i, 1), clean.narrow(0, i, 1))[0].item<double>());
-            rec.mean_std.push_back(std_map[i].mean().item<double>());
+            rec.mean_std.push_back(posterior.std[i].mean().item<double>());
           }
         }
         fs::create_directories(record_path.parent_path());
@@ -443,14 +422,14 @@ std::string ImageBenchmarkResult::markdown() const {
   o << table(std::string("PSNR (dB) ± 95% CI / SSIM, mean over images") +
                  (config.samples > 1 ? " (first posterior sample)" : ""),
              [](const ImageBenchmarkCell& c) {
-               return fixed(c.psnr, 2) + " ± " + fixed(c.psnr_ci95, 2) + " / " + fixed(c.ssim, 3) +
+               return fixed_decimals(c.psnr, 2) + " ± " + fixed_decimals(c.psnr_ci95, 2) + " / " + fixed_decimals(c.ssim, 3) +
                       (c.non_finite ? " (NaN!)" : "");
              });
   if (config.samples > 1)
     o << "\n" << table("PSNR (dB) of the mean of " + std::to_string(config.samples) + " posterior samples / mean per-pixel std",
-                       [](const ImageBenchmarkCell& c) { return fixed(c.psnr_of_mean, 2) + " / " + fixed(c.mean_std, 3); });
+                       [](const ImageBenchmarkCell& c) { return fixed_decimals(c.psnr_of_mean, 2) + " / " + fixed_decimals(c.mean_std, 3); });
   o << "\n" << table("Seconds / NFE per image (all samples)",
-                     [](const ImageBenchmarkCell& c) { return fixed(c.seconds, 3) + " / " + fixed(c.nfe, 0); });
+                     [](const ImageBenchmarkCell& c) { return fixed_decimals(c.seconds, 3) + " / " + fixed_decimals(c.nfe, 0); });
   bool any_refused = false;
   for (const auto& c : cells) any_refused |= c.status != "ok";
   if (any_refused) {
@@ -467,9 +446,9 @@ std::string ImageBenchmarkResult::csv() const {
        "mean_std,non_finite\n";
   for (const auto& c : cells)
     o << c.task << "," << c.method << "," << (c.status == "ok" ? "ok" : "n/a") << "," << c.images << ","
-      << fixed(c.psnr, 4) << "," << fixed(c.psnr_ci95, 4) << "," << fixed(c.ssim, 5) << "," << fixed(c.ssim_ci95, 5)
-      << "," << fixed(c.seconds, 5) << "," << fixed(c.nfe, 1) << ","
-      << fixed(c.psnr_of_mean, 4) << "," << fixed(c.ssim_of_mean, 5) << "," << fixed(c.mean_std, 5) << ","
+      << fixed_decimals(c.psnr, 4) << "," << fixed_decimals(c.psnr_ci95, 4) << "," << fixed_decimals(c.ssim, 5) << "," << fixed_decimals(c.ssim_ci95, 5)
+      << "," << fixed_decimals(c.seconds, 5) << "," << fixed_decimals(c.nfe, 1) << ","
+      << fixed_decimals(c.psnr_of_mean, 4) << "," << fixed_decimals(c.ssim_of_mean, 5) << "," << fixed_decimals(c.mean_std, 5) << ","
       << c.non_finite << "\n";
   return o.str();
 }
@@ -482,7 +461,7 @@ std::string ImageBenchmarkResult::json() const {
                           {"psnr_of_mean", c.psnr_of_mean}, {"ssim_of_mean", c.ssim_of_mean},
                           {"mean_std", c.mean_std}, {"non_finite", c.non_finite}});
   nlohmann::json tasks = nlohmann::json::object();
-  for (const auto& t : config.tasks) tasks[t.name] = nlohmann::json::parse(t.config.json());
+  for (const auto& t : config.tasks) tasks[t.name] = t.config.to_json();
   nlohmann::json methods = nlohmann::json::array();
   for (const auto& m : config.methods)
     methods.push_back({{"label", m.label}, {"sampler", m.sampler}, {"options", m.options}, {"steps", m.steps}});

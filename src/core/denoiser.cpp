@@ -4,7 +4,6 @@
 
 #include <cmath>
 
-#include "diffinv/operator.h"
 
 namespace diffinv {
 
@@ -55,23 +54,8 @@ Tensor x0_variance_from_reverse(const Tensor& reverse_log_variance, const Revers
   return ((reverse_log_variance.exp() - c.beta_tilde) / (c.c1 * c.c1)).clamp_min(min_variance);
 }
 
-Tensor gram_through_products(const CovarianceProduct& sigma, const LinearOperator& A, const Tensor& y_like) {
-  // Column j of A Sigma A^T is A Sigma A^T e_j.
-  const int64_t batch = y_like.size(0), m = y_like.numel() / batch;
-  auto basis_shape = y_like.sizes().vec();
-  basis_shape[0] = m;
-  const Tensor at_basis = A.adjoint(at::eye(m, y_like.options()).view(basis_shape));  // [m, x...]
-  auto x_shape = at_basis.sizes().vec();
-  x_shape[0] = batch;
-  std::vector<Tensor> columns;
-  for (int64_t j = 0; j < m; ++j)
-    columns.push_back(A.forward(sigma(at_basis.narrow(0, j, 1).expand(x_shape))).reshape({batch, m}));
-  return at::stack(columns, 2);
-}
-
-Tensor Denoiser::posterior_covariance_gram(const Tensor& x, double sigma, const LinearOperator& A,
-                                           const Tensor& y_like) {
-  return gram_through_products(posterior_covariance(x, sigma), A, y_like);
+std::optional<IsotropicMixtureCovariance> Denoiser::posterior_covariance_structure(const Tensor&, double) {
+  return std::nullopt;
 }
 
 }  // namespace diffinv

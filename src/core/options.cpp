@@ -1,17 +1,19 @@
 #include "diffinv/options.h"
 
 #include <climits>
-#include <sstream>
+#include <cstdio>
+#include <cstdlib>
 
 namespace diffinv {
 
-namespace {
-std::string format_double(double v) {
-  std::ostringstream s;
-  s << v;
-  return s.str();
+std::string format_number(double v) {
+  char text[32];
+  for (int digits = 6; digits <= 17; ++digits) {  // from 6, the stream default: "10", not "1e+01"
+    std::snprintf(text, sizeof text, "%.*g", digits, v);
+    if (std::strtod(text, nullptr) == v) break;
+  }
+  return text;
 }
-}  // namespace
 
 const std::string* OptionVisitor::find(const char* name) {
   if (!overrides_) return nullptr;
@@ -23,7 +25,7 @@ const std::string* OptionVisitor::find(const char* name) {
 
 void OptionVisitor::operator()(const char* name, double& value, const char* help) {
   if (const auto* text = find(name)) value = parse_number(*text, "option '" + std::string(name) + "'");
-  docs_.push_back({name, format_double(value), help});
+  docs_.push_back({name, format_number(value), help});
 }
 
 void OptionVisitor::operator()(const char* name, int& value, const char* help) {
@@ -70,6 +72,19 @@ void OptionVisitor::check_all_used(const std::string& owner) const {
     for (const auto& d : docs_) known += (known.empty() ? "" : ", ") + d.name;
     throw Error("unknown option '" + key + "' for " + owner + " (known: " + (known.empty() ? "none" : known) + ")");
   }
+}
+
+void require_positive(double value, const char* name, const std::string& who) {
+  require(value > 0, who + ": " + name + " must be > 0, got " + format_number(value));
+}
+
+void require_at_least(double value, double min, const char* name, const std::string& who) {
+  require(value >= min, who + ": " + name + " must be >= " + format_number(min) + ", got " + format_number(value));
+}
+
+void require_in_range(double value, double lo, double hi, const char* name, const std::string& who) {
+  require(value >= lo && value <= hi, who + ": " + name + " must be in [" + format_number(lo) + ", " +
+                                          format_number(hi) + "], got " + format_number(value));
 }
 
 void parse_key_value(const std::string& item, OptionMap& into) {

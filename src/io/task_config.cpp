@@ -1,15 +1,14 @@
-#include "diffinv/text_file.h"
 #include "diffinv/task_config.h"
 
 #include <ATen/ATen.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
-#include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "diffinv/image_io.h"
-#include "diffinv/noise.h"
+#include "diffinv/common.h"
+#include "diffinv/text_file.h"
 #include "diffinv/yaml_reader.h"
 
 namespace diffinv {
@@ -107,45 +106,6 @@ const char* kOperators =
     "super_resolution, average_pooling, gaussian_blur, motion_blur, circular_blur, inpainting, colorization, noise, "
     "phase_retrieval";
 
-std::string json_string(const std::string& s) {
-  std::string o = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) {
-      o += ' ';
-      continue;
-    }
-    o += c;
-  }
-  return o + "\"";
-}
-
-std::string json_number(double v) {
-  std::ostringstream o;
-  o.precision(15);
-  o << v;
-  return o.str();
-}
-
-template <typename T>
-std::string json_list(const std::vector<T>& v) {
-  std::string s = "[";
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + json_number(double(v[i]));
-  return s + "]";
-}
-
-// A PNG kernel: grayscale, [0, 1], normalised to sum 1, square with an odd size.
-Tensor kernel_from_file(const std::string& path) {
-  const Tensor img = read_image(path).to(at::kDouble);  // [1, C, h, w] in [-1, 1]
-  const Tensor k = ((img.mean(1)[0] + 1.0) / 2.0).contiguous();
-  require(k.size(0) == k.size(1) && k.size(0) % 2 == 1,
-          "kernel_file '" + path + "': the kernel must be square with an odd size, got " + std::to_string(k.size(0)) +
-              "x" + std::to_string(k.size(1)));
-  const double total = k.sum().item<double>();
-  require(total > 0, "kernel_file '" + path + "': the kernel is all zero");
-  return k / total;
-}
-
 }  // namespace
 
 std::string TaskConfig::sampler() const {
@@ -161,36 +121,40 @@ int64_t TaskConfig::image_size() const {
   return 256;
 }
 
-std::string TaskConfig::json() const {
-  std::ostringstream o;
-  o << "{\"conditioning\": {\"method\": " << json_string(method);
-  if (has_scale) o << ", \"scale\": " << json_number(scale);
-  o << "}, \"data\": {\"name\": " << json_string(data_name) << ", \"root\": " << json_string(data_root) << "}";
-  o << ", \"operator\": {\"name\": " << json_string(operator_name);
-  if (!in_shape.empty()) o << ", \"in_shape\": " << json_list(in_shape);
-  if (scale_factor) o << ", \"scale_factor\": " << scale_factor;
-  if (kernel_size) o << ", \"kernel_size\": " << kernel_size << ", \"intensity\": " << json_number(intensity);
-  if (!kernel_file.empty()) o << ", \"kernel_file\": " << json_string(kernel_file);
-  if (operator_name == "phase_retrieval") o << ", \"oversample\": " << json_number(oversample);
-  o << "}";
-  if (has_mask_opt) {
-    o << ", \"mask_opt\": {\"mask_type\": " << json_string(mask_type);
-    if (!mask_len_range.empty()) o << ", \"mask_len_range\": " << json_list(mask_len_range);
-    if (!mask_prob_range.empty()) o << ", \"mask_prob_range\": " << json_list(mask_prob_range);
-    if (mask_image_size) o << ", \"image_size\": " << mask_image_size;
-    o << ", \"margin\": " << mask_margin;
-    if (!mask_file.empty()) o << ", \"mask_file\": " << json_string(mask_file);
-    o << "}";
+nlohmann::json TaskConfig::to_json() const {
+  nlohmann::json conditioning = {{"method", method}};
+  if (has_scale) conditioning["scale"] = scale;
+  nlohmann::json op = {{"name", operator_name}};
+  if (!in_shape.empty()) op["in_shape"] = in_shape;
+  if (scale_factor) op["scale_factor"] = scale_factor;
+  if (kernel_size) {
+    op["kernel_size"] = kernel_size;
+    op["intensity"] = intensity;
   }
-  o << ", \"noise\": {\"name\": " << json_string(noise_name);
-  if (noise_name == "gaussian") o << ", \"sigma\": " << json_number(sigma);
-  if (noise_name == "poisson") o << ", \"rate\": " << json_number(rate);
-  o << "}}";
-  return o.str();
+  if (!kernel_file.empty()) op["kernel_file"] = kernel_file;
+  if (operator_name == "phase_retrieval") op["oversample"] = oversample;
+  nlohmann::json noise = {{"name", noise_name}};
+  if (noise_name == "gaussian") noise["sigma"] = sigma;
+  if (noise_name == "poisson") noise["rate"] = rate;
+  nlohmann::json j = {{"conditioning", conditioning},
+                      {"data", {{"name", data_name}, {"root", data_root}}},
+                      {"operator", op},
+                      {"noise", noise}};
+  if (has_mask_opt) {
+    nlohmann::json mask = {{"mask_type", mask_type}, {"margin", mask_margin}};
+    if (!mask_len_range.empty()) mask["mask_len_range"] = mask_len_range;
+    if (!mask_prob_range.empty()) mask["mask_prob_range"] = mask_prob_range;
+    if (mask_image_size) mask["image_size"] = mask_image_size;
+    if (!mask_file.empty()) mask["mask_file"] = mask_file;
+    j["mask_opt"] = mask;
+  }
+  return j;
 }
 
-TaskConfig parse_task_config(const std::string& text, const std::string& what) {
-  const YAML::Node root = load_yaml(text, what);
+namespace {
+
+// The config in an already loaded YAML tree (from a file, with any --set edits applied in place).
+TaskConfig parse_task_node(const YAML::Node& root, const std::string& what) {
   const Reader r{what};
   TaskConfig c;
   if (!root.IsMap()) throw Error(what + ": expected a mapping with conditioning, data and measurement");
@@ -315,8 +279,6 @@ TaskConfig parse_task_config(const std::string& text, const std::string& what) {
   return c;
 }
 
-namespace {
-
 std::string read_config_text(const std::string& path) { return read_small_text_file(path, "task config '" + path + "'"); }
 
 // Sets node[parts[i]][parts[i + 1]]... = value, creating mappings on the way (yaml-cpp nodes are
@@ -335,13 +297,16 @@ void set_yaml_path(YAML::Node node, const std::vector<std::string>& parts, size_
 
 }  // namespace
 
+TaskConfig parse_task_config(const std::string& text, const std::string& what) {
+  return parse_task_node(load_yaml(text, what), what);
+}
+
 TaskConfig load_task_config(const std::string& path) { return load_task_config(path, {}); }
 
 TaskConfig load_task_config(const std::string& path, const std::vector<std::string>& overrides) {
-  std::string text = read_config_text(path);
+  YAML::Node root = load_yaml(read_config_text(path), path);
   std::string what = path;
   if (!overrides.empty()) {
-    YAML::Node root = load_yaml(text, path);
     require(root.IsMap(), path + ": expected a mapping with conditioning, data and measurement");
     for (const std::string& item : overrides) {
       const size_t eq = item.find('=');
@@ -356,93 +321,11 @@ TaskConfig load_task_config(const std::string& path, const std::vector<std::stri
       const YAML::Node value = load_yaml(item.substr(eq + 1), "--set '" + item + "'");
       set_yaml_path(root, parts, 0, value, key);
     }
-    YAML::Emitter out;
-    out << root;
-    text = out.c_str();
-    what = path + " (with --set)";
+    what = path + " (with --set)";  // edited in place: no emit-and-reparse
   }
-  TaskConfig c = parse_task_config(text, what);
+  TaskConfig c = parse_task_node(root, what);
   c.path = path;
   return c;
-}
-
-std::unique_ptr<Operator> make_operator(const TaskConfig& c, ImageShape shape, int64_t batch, at::Generator& gen) {
-  require(batch >= 1, "make_operator: batch must be >= 1");
-  const std::string& n = c.operator_name;
-  const std::string where = "task '" + n + "'";
-  if (n == "super_resolution" || n == "average_pooling") {
-    require(shape.height % c.scale_factor == 0 && shape.width % c.scale_factor == 0,
-            where + ": image " + shape.str() + " is not divisible by scale_factor " + std::to_string(c.scale_factor));
-    if (n == "super_resolution") return std::make_unique<BicubicDownsamplingOperator>(shape, c.scale_factor);
-    return std::make_unique<AveragePoolingOperator>(shape, c.scale_factor);
-  }
-  if (n == "gaussian_blur" || n == "motion_blur" || n == "circular_blur") {
-    // Checked before the kernel is drawn: a motion kernel of 1001 on a 32x32 image would take
-    // gigabytes and minutes to draw only to be refused.
-    if (c.kernel_file.empty())
-      require(c.kernel_size / 2 < std::min(shape.height, shape.width),
-              where + ": kernel_size " + std::to_string(c.kernel_size) + " is too large for the image " + shape.str() +
-                  " (at most " + std::to_string(2 * std::min(shape.height, shape.width) - 1) + ")");
-    Tensor kernel;
-    if (!c.kernel_file.empty()) kernel = kernel_from_file(c.kernel_file);
-    else if (n == "motion_blur") kernel = motion_blur_kernel(c.kernel_size, c.intensity, gen);
-    else kernel = gaussian_blur_kernel(c.kernel_size, c.intensity);
-    const int64_t k = kernel.size(0);
-    if (n == "circular_blur") {
-      require(k <= shape.height && k <= shape.width, where + ": kernel " + std::to_string(k) + " larger than the image " + shape.str());
-      return std::make_unique<CircularConvolutionOperator>("circular-blur", shape, kernel);
-    }
-    require(k / 2 < shape.height && k / 2 < shape.width,
-            where + ": kernel " + std::to_string(k) + " too large for reflect padding of the image " + shape.str());
-    return std::make_unique<ConvolutionOperator>(n == "motion_blur" ? "motion-blur" : "gaussian-blur", shape, kernel);
-  }
-  if (n == "inpainting") {
-    Tensor mask;
-    const int64_t H = shape.height, W = shape.width;
-    if (c.mask_type == "file") {
-      const Tensor img = read_image(c.mask_file);
-      require(img.size(2) == H && img.size(3) == W, "mask_file '" + c.mask_file + "' is " + std::to_string(img.size(2)) +
-                                                        "x" + std::to_string(img.size(3)) + " but the image is " + shape.str());
-      mask = (img.amax(1, true) > -1.0).to(at::kFloat).expand({batch, 1, H, W}).contiguous();
-    } else if (c.mask_type == "random") {
-      mask = random_pixel_mask(batch, H, W, c.mask_prob_range[0], c.mask_prob_range[1], gen);
-    } else {
-      const int64_t lo = c.mask_len_range[0], hi = c.mask_len_range[1];
-      // DPS draws the box side with np.random.randint(lo, hi) (hi excluded); one draw per call here.
-      const int64_t side = lo + at::randint(hi - lo, {1}, gen, at::TensorOptions().dtype(at::kLong)).item<int64_t>();
-      require(side <= H && side <= W, where + ": box " + std::to_string(side) + " larger than the image " + shape.str());
-      if (c.mask_type == "center") {
-        mask = centered_box_mask(batch, H, W, side, side);
-      } else {
-        require(side + 2 * c.mask_margin < H && side + 2 * c.mask_margin < W,
-                where + ": box " + std::to_string(side) + " with margin " + std::to_string(c.mask_margin) +
-                    " does not fit the image " + shape.str());
-        mask = random_box_mask(batch, H, W, side, side, c.mask_margin, c.mask_margin, gen);
-      }
-    }
-    return std::make_unique<InpaintingOperator>(mask, shape.channels);
-  }
-  if (n == "colorization") return std::make_unique<ColorizationOperator>(shape);
-  if (n == "noise") return std::make_unique<DenoiseOperator>(shape);
-  if (n == "phase_retrieval") return std::make_unique<PhaseRetrievalOperator>(shape, c.oversample);
-  throw Error("unknown operator '" + n + "' (known: " + kOperators + ")");
-}
-
-Tensor operator_mask(const Operator& op) {
-  if (const auto* p = dynamic_cast<const InpaintingOperator*>(&op)) return p->mask();
-  return {};
-}
-
-Tensor operator_kernel(const Operator& op) {
-  if (const auto* p = dynamic_cast<const ConvolutionOperator*>(&op)) return p->kernel();
-  if (const auto* p = dynamic_cast<const CircularConvolutionOperator*>(&op)) return p->kernel();
-  return {};
-}
-
-Tensor apply_task_noise(const TaskConfig& c, const Tensor& clean, at::Generator& gen) {
-  if (c.noise_name == "gaussian") return GaussianNoise{c.sigma}.apply(clean, gen);
-  if (c.noise_name == "poisson") return PoissonNoise{c.rate}.apply(clean, gen);
-  return clean;
 }
 
 }  // namespace diffinv

@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
+#include <sstream>
 
 #include "diffinv/common.h"
 
@@ -53,6 +55,12 @@ std::string read_small_text_file(const std::string& path, const std::string& wha
   f.read(text.data(), static_cast<std::streamsize>(size));
   require(f.gcount() == static_cast<std::streamsize>(size), what + ": read failed");
   return text;
+}
+
+std::string fixed_decimals(double v, int digits) {
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(digits) << v;
+  return s.str();
 }
 
 }  // namespace diffinv

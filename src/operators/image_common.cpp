@@ -7,10 +7,6 @@
 
 namespace diffinv {
 
-std::string ImageShape::str() const {
-  return "[" + std::to_string(channels) + ", " + std::to_string(height) + ", " + std::to_string(width) + "]";
-}
-
 std::string shape_string(const Tensor& t) {
   std::ostringstream out;
   out << "[";

@@ -266,22 +266,11 @@ CovarianceProduct GaussianMixturePrior::posterior_covariance(const Tensor& x, do
   };
 }
 
-Tensor GaussianMixturePrior::posterior_covariance_gram(const Tensor& x, double sigma, const LinearOperator& A,
-                                                      const Tensor& y_like) {
-  if (!mixture_.is_isotropic()) return Denoiser::posterior_covariance_gram(x, sigma, A, y_like);
-  at::NoGradGuard no_grad;
-  const Components& c = *components_no_grad(x, sigma);
-  const int64_t batch = x.size(0), m = y_like.numel() / batch;
-  const Tensor ax = A.forward(x.detach()).reshape({batch, 1, m});
-  const Tensor amu = A.forward(mixture_.means()).reshape({1, -1, m});
-  const Tensor a = c.shrink.view({1, -1, 1});
-  const Tensor am = a * ax + (1 - a) * amu;  // A m_k: [B, K, m]
-  const Tensor ad = at::einsum("bk,bkm->bm", {c.resp, am});
-  auto basis_shape = y_like.sizes().vec();
-  basis_shape[0] = m;
-  const Tensor aat = A.forward(A.adjoint(at::eye(m, y_like.options()).view(basis_shape))).reshape({m, m});
-  return (c.resp * c.var).sum(1).view({-1, 1, 1}) * aat.unsqueeze(0) +
-         at::einsum("bk,bki,bkj->bij", {c.resp, am, am}) - ad.unsqueeze(2) * ad.unsqueeze(1);
+std::optional<IsotropicMixtureCovariance> GaussianMixturePrior::posterior_covariance_structure(const Tensor& x,
+                                                                                              double sigma) {
+  if (!mixture_.is_isotropic()) return std::nullopt;
+  const auto c = components_no_grad(x, sigma);
+  return IsotropicMixtureCovariance{x.detach(), c->resp, c->var, c->shrink, mixture_.means()};
 }
 
 }  // namespace diffinv

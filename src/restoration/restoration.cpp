@@ -4,98 +4,18 @@
 #include <ATen/ATen.h>
 
 #include <chrono>
-#include <set>
 
 #include "diffinv/counting_denoiser.h"
+#include "diffinv/image_grid.h"
 #include "diffinv/image_io.h"
 #include "diffinv/rng.h"
 #include "diffinv/warm_start.h"
 
 namespace diffinv {
 
-namespace {
-
-std::string size_string(int64_t h, int64_t w) { return std::to_string(h) + "x" + std::to_string(w); }
-
-void require_finite(const Tensor& t, const std::string& what) {
-  require(at::isfinite(t).all().item<bool>(), what + " contains NaN or Inf values");
-}
-
-}  // namespace
-
-void check_task_fits_model(const TaskConfig& task, ImageShape shape) {
-  const std::string model = size_string(shape.height, shape.width);
-  const std::string where = "task config" + (task.path.empty() ? std::string() : " '" + task.path + "'");
-  if (task.in_shape.size() == 4) {
-    require(task.in_shape[2] == shape.height && task.in_shape[3] == shape.width,
-            where + ": measurement.operator.in_shape is " + size_string(task.in_shape[2], task.in_shape[3]) +
-                " but the model works on " + model + " images (use a task config for that size, or --set "
-                "measurement.operator.in_shape=[1," + std::to_string(shape.channels) + "," +
-                std::to_string(shape.height) + "," + std::to_string(shape.width) + "])");
-    require(task.in_shape[1] == shape.channels,
-            where + ": measurement.operator.in_shape has " + std::to_string(task.in_shape[1]) +
-                " channels but the model has " + std::to_string(shape.channels));
-  }
-  if (task.has_mask_opt && task.mask_image_size > 0)
-    require(task.mask_image_size == shape.height && task.mask_image_size == shape.width,
-            where + ": measurement.mask_opt.image_size is " + std::to_string(task.mask_image_size) +
-                " but the model works on " + model + " images");
-  if (task.operator_name == "colorization")
-    require(shape.channels == 3, where + ": colorization needs an RGB model, this one has " +
-                                     std::to_string(shape.channels) + " channel(s)");
-}
-
-TaskMeasurement measure_images(const TaskConfig& task, const Tensor& clean, at::Generator& gen) {
-  require(clean.dim() == 4, "measure_images: expected images [B, C, H, W], got " + shape_string(clean));
-  const ImageShape shape{clean.size(1), clean.size(2), clean.size(3)};
-  TaskMeasurement m;
-  m.op = make_operator(task, shape, clean.size(0), gen);
-  m.y = apply_task_noise(task, m.op->forward(clean), gen);
-  m.sigma_y = task.sigma_y();
-  require_finite(m.y, "the measurement of task '" + task.operator_name + "'");
-  return m;
-}
-
-TaskMeasurement measurement_from_images(const TaskConfig& task, const Tensor& y, ImageShape shape, at::Generator& gen) {
-  const std::string& name = task.operator_name;
-  require(name != "phase_retrieval", "phase retrieval measurements are complex magnitudes and cannot be read from "
-                                     "image files: restore phase retrieval from clean images");
-  require(!(name == "inpainting" && task.mask_type != "file"),
-          "an inpainting measurement made elsewhere needs the mask it was made with: --set "
-          "measurement.mask_opt.mask_file=MASK.png (a random " + task.mask_type + " mask would not match it)");
-  require(!(name == "motion_blur" && task.kernel_file.empty()),
-          "a motion-blur measurement made elsewhere needs its kernel: --set measurement.operator.kernel_file=KERNEL.png");
-  TaskMeasurement m;
-  m.op = make_operator(task, shape, y.size(0), gen);
-  const Tensor probe = m.op->forward(at::zeros({1, shape.channels, shape.height, shape.width}, y.options()));
-  auto expected = probe.sizes().vec();
-  expected[0] = y.size(0);
-  require(y.sizes().vec() == expected, "the measurement is " + shape_string(y) + " but the task's operator " +
-                                           m.op->name() + " produces " + shape_string(probe.expand(expected)));
-  require_finite(y, "the measurement");
-  m.y = y;
-  m.sigma_y = task.sigma_y();
-  return m;
-}
-
-OptionMap task_sampler_options(const TaskConfig& task, const std::string& sampler, const OptionMap& explicit_options) {
-  static const std::set<std::string> dps_family = {"dps", "dps-dmps", "mcg"};
-  OptionMap options;
-  if (task.has_scale && dps_family.count(sampler)) options["zeta"] = std::to_string(task.scale);
-  for (const auto& [key, value] : explicit_options) options[key] = value;
-  return options;
-}
-
-OptionMap resolved_options(const SamplerInfo& info, const OptionMap& overrides) {
-  OptionMap resolved;
-  for (const auto& doc : info.options) resolved[doc.name] = doc.default_value;
-  for (const auto& [key, value] : overrides) resolved[key] = value;
-  return resolved;
-}
-
-Restoration restore_images(Denoiser& denoiser, const SamplerInfo& info, const OptionMap& options,
-                           const InverseProblem& problem, int64_t batch, const RestoreSettings& settings,
-                           at::Generator& gen) {
+Restoration restore_images(Denoiser& denoiser, const PreparedSampler& sampler, const InverseProblem& problem,
+                           int64_t batch, const RestoreSettings& settings, at::Generator& gen) {
+  const SamplerInfo& info = sampler.info();
   require(settings.steps >= 0, info.name + ": steps must be >= 0 (0 = the sampler's default)");
   require(settings.save_every >= 0, info.name + ": save_every must be >= 0");
   check_sampler_fits(info, problem.op);
@@ -130,13 +50,73 @@ Restoration restore_images(Denoiser& denoiser, const SamplerInfo& info, const Op
     x_init = randn(shape, denoiser.tensor_options(), gen) * sigmas.front();
   }
   SamplerContext ctx{counting, problem, x_init, sigmas, gen, progress};
-  r.x = info.run(ctx, options);
+  r.x = sampler.run(ctx);
   r.x = r.x.detach();
   if (r.x.is_cuda()) r.x.cpu();  // waits for the device so that the time is real
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   r.nfe = counting.count();
   if (!saved.empty()) r.trajectory = at::stack(saved, 1);
   return r;
+}
+
+bool PosteriorSamples::finite(int64_t i) const { return at::isfinite(samples[i]).all().item<bool>(); }
+
+PosteriorSamples sample_posterior(Denoiser& denoiser, const PreparedSampler& sampler, const InverseProblem& problem,
+                                  int64_t batch, int samples, const RestoreSettings& settings, at::Generator& gen,
+                                  const std::function<void(int)>& before_sample) {
+  require(samples >= 1, sampler.info().name + ": posterior samples must be >= 1, got " + std::to_string(samples));
+  PosteriorSamples p;
+  RestoreSettings each = settings;
+  std::vector<Tensor> xs;
+  for (int k = 0; k < samples; ++k) {
+    if (before_sample) before_sample(k);
+    if (k > 0) each.save_every = 0;
+    const Restoration r = restore_images(denoiser, sampler, problem, batch, each, gen);
+    xs.push_back(r.x.to(at::kCPU, at::kFloat));
+    if (k == 0) p.trajectory = r.trajectory;
+    p.nfe += r.nfe;
+    p.seconds += r.seconds;
+    p.steps = r.steps;
+  }
+  p.samples = at::stack(xs, 1);
+  p.shown = at::nan_to_num(p.samples, 0.0).clamp(-1.0, 1.0);
+  p.mean = p.shown.mean(1);
+  p.std = samples > 1 ? p.shown.std(1, /*unbiased=*/true) : at::zeros_like(p.mean);
+  return p;
+}
+
+std::map<std::string, std::string> write_measurement_pngs(const std::string& prefix, const std::string& view_suffix,
+                                                          const InverseProblem& problem, int64_t i) {
+  std::map<std::string, std::string> written;
+  written["measurement"] = prefix + view_suffix;
+  write_png(written["measurement"], measurement_view(*problem.op, problem.y.narrow(0, i, 1))[0]);
+  if (const Tensor mask = operator_mask(*problem.op); mask.defined()) {
+    written["mask"] = prefix + "_mask.png";
+    write_png(written["mask"], mask[mask.size(0) == 1 ? 0 : i].to(at::kFloat) * 2.0 - 1.0);
+  }
+  if (const Tensor kernel = operator_kernel(*problem.op); kernel.defined()) {
+    written["kernel"] = prefix + "_kernel.png";
+    write_png(written["kernel"], (kernel / kernel.max() * 2.0 - 1.0).unsqueeze(0));
+  }
+  return written;
+}
+
+std::map<std::string, std::string> write_posterior_pngs(const std::string& prefix, const std::string& first_suffix,
+                                                        const PosteriorSamples& posterior, int64_t i, bool strip) {
+  std::map<std::string, std::string> written;
+  written["reconstruction"] = prefix + first_suffix;
+  write_png(written["reconstruction"], posterior.shown[i][0]);
+  if (posterior.count() > 1) {
+    written["mean"] = prefix + "_mean.png";
+    written["std"] = prefix + "_std.png";
+    write_png(written["mean"], posterior.mean[i]);
+    write_png(written["std"], posterior.std[i].clamp(0.0, 1.0) * 2.0 - 1.0);
+    if (strip) {
+      written["samples"] = prefix + "_samples.png";
+      write_png(written["samples"], frames_in_a_row(posterior.shown[i]));
+    }
+  }
+  return written;
 }
 
 Tensor measurement_view(const Operator& op, const Tensor& y) {

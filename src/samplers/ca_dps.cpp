@@ -16,11 +16,19 @@
 #include <ATen/ATen.h>
 
 #include "diffinv/rng.h"
-#include "diffinv/samplers.h"
+#include "diffinv/samplers/ca_dps.h"
 #include "guidance.h"
 #include "posterior_mean.h"
 
 namespace diffinv {
+
+void CaDpsOptions::check(const std::string& who) const {
+  require_at_least(probes, 1, "probes", who);
+  require_positive(fd_step, "fd_step", who);
+  require_positive(max_jacobian, "max_jacobian", who);
+  require_in_range(eta, 0, 1, "eta", who);
+  cg.check(who);
+}
 
 Tensor jacobian_diagonal(Denoiser& denoiser, const Tensor& x, const Tensor& mu, double sigma, int probes,
                          double fd_step, at::Generator& gen) {
@@ -40,11 +48,10 @@ Tensor jacobian_diagonal(Denoiser& denoiser, const Tensor& x, const Tensor& mu, 
 
 Tensor sample_ca_dps(const SamplerContext& ctx, const CaDpsOptions& o) {
   const auto& A = ctx.problem.linear("ca-dps");
-  require(o.max_jacobian > 0, "ca-dps: max_jacobian must be positive");
   const ConjugateGradientOptions cg = o.cg.cg();
   at::Generator gen = ctx.generator;
   Tensor x = ctx.x_init;
-  steps::for_each_step(ctx, [&](int i, double s, double sn) {
+  for (const auto& [i, s, sn] : steps::grid_steps(ctx.sigmas)) {  // step i: sigma_i = s -> sigma_{i+1} = sn
     const auto t = steps::denoise_tracked(ctx.denoiser, x, s);
     const Tensor mu = t.mu.detach();
     const Tensor diag = jacobian_diagonal(ctx.denoiser, x, mu, s, o.probes, o.fd_step, gen);
@@ -53,7 +60,7 @@ Tensor sample_ca_dps(const SamplerContext& ctx, const CaDpsOptions& o) {
     if (o.scale != 1.0) x0 = mu + (x0 - mu) * o.scale;
     ctx.report(i, x0);
     x = steps::ddim(x, x0, s, sn, o.eta, gen);
-  });
+  }
   return x;
 }
 

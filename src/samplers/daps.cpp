@@ -17,7 +17,7 @@
 #include <cmath>
 
 #include "diffinv/rng.h"
-#include "diffinv/samplers.h"
+#include "diffinv/samplers/daps.h"
 #include "steps.h"
 
 namespace diffinv {
@@ -106,13 +106,12 @@ DapsLevel daps_level(const SamplerContext& ctx, const DapsOptions& o, const Tens
 
 Tensor sample_daps(const SamplerContext& ctx, const DapsOptions& o) {
   ctx.problem.any("daps");
-  o.check("daps");
   at::Generator gen = ctx.generator;
   const double tau = tau_effective(o, ctx.problem.sigma_y);
   const double norm2 = std::max(1.0, operator_norm_squared(ctx.problem, ctx.x_init));
   const int levels = int(ctx.sigmas.size()) - 1;
   Tensor x = ctx.x_init;
-  steps::for_each_step(ctx, [&](int i, double s, double sn) {
+  for (const auto& [i, s, sn] : steps::grid_steps(ctx.sigmas)) {  // step i: sigma_i = s -> sigma_{i+1} = sn
     // mcmc.py get_lr(ratio = i / (N + 1)), scaled by min(r_i^2, tau_eff^2/max(1, |A|^2))/tau^2: 1 in the
     // reference's setting (r_i = sigma_i >= 0.1 > tau = tau_eff = 0.01, |A| <= 1); otherwise the same step
     // relative to the stiffer of the two quadratic terms (curvatures 1/r_i^2 and |A|^2/tau_eff^2), so that a
@@ -123,7 +122,7 @@ Tensor sample_daps(const SamplerContext& ctx, const DapsOptions& o) {
     const DapsLevel level = daps_level(ctx, o, x, s, sn, eta, gen);
     ctx.report(i, level.x0);
     x = level.x_next;
-  });
+  }
   return x;
 }
 

@@ -8,10 +8,15 @@
 #include <cmath>
 
 #include "diffinv/rng.h"
-#include "diffinv/samplers.h"
+#include "diffinv/samplers/ddrm.h"
 #include "steps.h"
 
 namespace diffinv {
+
+void DdrmOptions::check(const std::string& who) const {
+  require_in_range(eta, 0, 1, "eta", who);
+  require_in_range(eta_b, 0, 1, "eta_b", who);
+}
 
 Tensor sample_ddrm(const SamplerContext& ctx, const DdrmOptions& o) {
   const auto& H = ctx.problem.svd("ddrm");
@@ -23,7 +28,7 @@ Tensor sample_ddrm(const SamplerContext& ctx, const DdrmOptions& o) {
   const Tensor y_noise = sy / safe_sv;  // sigma_y / s_i: the noise of ȳ_i
   const double keep = std::sqrt(std::max(0.0, 1 - o.eta * o.eta));
   Tensor x = ctx.x_init;
-  steps::for_each_step(ctx, [&](int i, double s, double sn) {
+  for (const auto& [i, s, sn] : steps::grid_steps(ctx.sigmas)) {  // step i: sigma_i = s -> sigma_{i+1} = sn
     const Tensor x0 = steps::denoise(ctx.denoiser, x, s);
     ctx.report(i, x0);
     // Unmeasured coordinates follow plain DDIM, which is the same formula in x-space; only the
@@ -38,7 +43,7 @@ Tensor sample_ddrm(const SamplerContext& ctx, const DdrmOptions& o) {
                          zh * (sn * sn - o.eta_b * o.eta_b * y_noise * y_noise).clamp_min(0).sqrt();
     const Tensor head = at::where(measured, at::where(noisy_y, below, above), hd);
     x = x_ddim + H.V(head - hd).view_as(x);
-  });
+  }
   return x;
 }
 

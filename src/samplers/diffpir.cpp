@@ -6,19 +6,23 @@
 #include <limits>
 
 #include "diffinv/rng.h"
-#include "diffinv/samplers.h"
+#include "diffinv/samplers/diffpir.h"
 #include "steps.h"
 
 namespace diffinv {
 
+void DiffpirOptions::check(const std::string& who) const {
+  require_positive(lambda, "lambda", who);
+  require_in_range(zeta, 0, 1, "zeta", who);
+  require_at_least(clip, 0, "clip", who);
+}
+
 Tensor sample_diffpir(const SamplerContext& ctx, const DiffpirOptions& o) {
   const auto& A = ctx.problem.linear("diffpir");
-  require(o.lambda > 0, "diffpir: lambda must be > 0");
-  require(o.zeta >= 0 && o.zeta <= 1, "diffpir: zeta must be in [0, 1]");
   at::Generator gen = ctx.generator;
   const double sy = ctx.problem.sigma_y;
   Tensor x = ctx.x_init;
-  steps::for_each_step(ctx, [&](int i, double s, double sn) {
+  for (const auto& [i, s, sn] : steps::grid_steps(ctx.sigmas)) {  // step i: sigma_i = s -> sigma_{i+1} = sn
     const Tensor x0 = steps::clip_x0(steps::denoise(ctx.denoiser, x, s), o.clip);
     // prox weight gamma = 1 / rho_t; noiseless y makes the data step a projection.
     const double gamma = sy > 0 ? 4 * s * s / (o.lambda * sy * sy) : std::numeric_limits<double>::infinity();
@@ -26,11 +30,11 @@ Tensor sample_diffpir(const SamplerContext& ctx, const DiffpirOptions& o) {
     ctx.report(i, x0_hat);
     if (sn <= 0) {
       x = x0_hat;
-      return;
+      continue;
     }
     const Tensor eps_hat = (x - x0_hat) / s;
     x = x0_hat + (eps_hat * std::sqrt(1 - o.zeta) + randn_like(x, gen) * std::sqrt(o.zeta)) * sn;
-  });
+  }
   return x;
 }
 

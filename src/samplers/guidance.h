@@ -5,15 +5,23 @@
 
 namespace diffinv {
 
-// DPS (Chung 2023, Alg. 1 line 7): ancestral - zeta * grad_x |y - A(mu)|, zeta in VP units; with
+// DPS (Chung 2023, Alg. 1 line 7): grad_x |y - A(mu)| through the denoiser, mu = D(x) tracked in t; with
 // clip > 0, mu clamped to [-clip, clip] inside the gradient (steps::clip_x0, the DPS code's clip_denoised).
-Tensor dps_guided_step(const SamplerContext& ctx, const steps::Tracked& t, double sigma, double sigma_next,
-                       double zeta, const Tensor& ancestral, double clip = 0.0);
+// The step is x_{i-1} = x'_{i-1} - zeta * steps::vp_gradient_scale(sigma, sigma_next) * this (zeta in VP units).
+// `weights` (when defined) multiply the residual entries: Poisson noise (dps_residual_weights).
+Tensor dps_residual_gradient(const Operator& A, const Tensor& y, const steps::Tracked& t, double clip = 0.0,
+                             const Tensor& weights = {});
+
+// DPS's Poisson case (Chung 2023, §3.2 eq. 16): the residual in the norm |y - A(mu)|_Lambda with
+// Lambda = diag(1 / Var[y_j]) (InverseProblem::poisson_variance), normalised by each sample's mean
+// variance so that zeta keeps its Gaussian meaning: weights sqrt(mean_j Var[y_j] / Var[y_j]).
+// Undefined (unweighted) for Gaussian noise.
+Tensor dps_residual_weights(const InverseProblem& problem);
 
 // DMPS (Meng 2022, eq. 12) in VE form: the VP update (1 - alpha_t)/sqrt(alpha_t) * scale * score
 // becomes scale * (sigma^2 - sigma_next^2) * A^T (sigma_y^2 I + sigma^2 A A^T)^{-1} (y - A x).
-Tensor dmps_likelihood_step(const SamplerContext& ctx, const Tensor& x, double sigma, double sigma_next,
-                            double scale);
+Tensor dmps_likelihood_step(const LinearOperator& A, const Tensor& y, double sigma_y, const Tensor& x, double sigma,
+                            double sigma_next, double scale);
 
 // CA-DPS's covariance estimate: diag(J), J = dD/dx at (x, sigma), by forward finite differences along
 // `probes` Rademacher vectors v (Hutchinson's diagonal estimator, Bekas et al. 2007):

@@ -5,18 +5,26 @@
 
 #include <cmath>
 
-#include "diffinv/samplers.h"
+#include "diffinv/samplers/hybrid.h"
 #include "guidance.h"
 
 namespace diffinv {
 
+void HybridOptions::check(const std::string& who) const {
+  require_at_least(zeta, 0, "zeta", who);
+  require_at_least(scale, 0, "scale", who);
+  require_positive(peak, "peak", who);
+}
+
 Tensor sample_dps_dmps_hybrid(const SamplerContext& ctx, const HybridOptions& o) {
-  ctx.problem.linear("dps-dmps");
+  const LinearOperator& A = ctx.problem.linear("dps-dmps");
+  const Tensor& y = ctx.problem.y;
+  const Tensor weights = dps_residual_weights(ctx.problem);  // Poisson noise: DPS's weighted norm
   at::Generator gen = ctx.generator;
   Tensor x = ctx.x_init;
   Tensor switched = at::zeros({x.size(0)}, x.options().dtype(at::kBool));
   Tensor previous;
-  steps::for_each_step(ctx, [&](int i, double s, double sn) {
+  for (const auto& [i, s, sn] : steps::grid_steps(ctx.sigmas)) {  // step i: sigma_i = s -> sigma_{i+1} = sn
     const bool all_switched = switched.all().item<bool>();
     steps::Tracked t;
     Tensor mu;
@@ -27,10 +35,12 @@ Tensor sample_dps_dmps_hybrid(const SamplerContext& ctx, const HybridOptions& o)
       mu = t.mu.detach();
     }
     ctx.report(i, mu);
-    const Tensor ancestral = steps::ddim(x, mu, s, sn, 1.0, gen);
-    Tensor next = ancestral + dmps_likelihood_step(ctx, x, s, sn, o.scale);
-    if (!all_switched)
-      next = at::where(per_sample(switched, x), next, dps_guided_step(ctx, t, s, sn, o.zeta, ancestral));
+    const Tensor ancestral = steps::ddim(x, mu, s, sn, steps::kAncestralEta, gen);
+    Tensor next = ancestral + dmps_likelihood_step(A, y, ctx.problem.sigma_y, x, s, sn, o.scale);  // DMPS
+    if (!all_switched) {  // DPS where a sample has not switched yet
+      const Tensor dps = ancestral - dps_residual_gradient(A, y, t, 0.0, weights) * (o.zeta * steps::vp_gradient_scale(s, sn));
+      next = at::where(per_sample(switched, x), next, dps);
+    }
     if (previous.defined()) {
       const Tensor mse = (mu - previous).flatten(1).pow(2).mean(1);
       const Tensor psnr = 10 * at::log10(o.peak * o.peak / mse.clamp_min(1e-30));
@@ -38,7 +48,7 @@ Tensor sample_dps_dmps_hybrid(const SamplerContext& ctx, const HybridOptions& o)
     }
     previous = mu;
     x = next.detach();
-  });
+  }
   return x;
 }
 

@@ -7,22 +7,25 @@
 // approximated) and Song & Ermon's step eta_t = c sigma_t^2 / sigma_L^2 (NCSN, NeurIPS 2019, Alg. 1).
 // The score is Tweedie's (D(x, sigma) - x)/sigma^2; only A and A^T are needed.
 #include "diffinv/rng.h"
-#include "diffinv/samplers.h"
+#include "diffinv/samplers/langevin.h"
 #include "steps.h"
 
 #include <cmath>
 
 namespace diffinv {
 
+void AnnealedLangevinOptions::check(const std::string& who) const {
+  require_positive(c, "c", who);
+  require_at_least(steps_per_level, 1, "steps_per_level", who);
+}
+
 Tensor sample_langevin(const SamplerContext& ctx, const AnnealedLangevinOptions& o) {
   const auto& A = ctx.problem.linear("langevin");
-  require(o.c > 0, "langevin: c must be > 0");
-  require(o.steps_per_level >= 1, "langevin: steps_per_level must be >= 1");
   at::Generator gen = ctx.generator;
   const double sy2 = ctx.problem.sigma_y * ctx.problem.sigma_y;
   const double sigma_last = steps::smallest_level(ctx);
   Tensor x = ctx.x_init;
-  steps::for_each_step(ctx, [&](int i, double s, double) {
+  for (const auto& [i, s, sn] : steps::grid_steps(ctx.sigmas)) {  // level i: sigma_i = s
     const double eta = steps::langevin_step_size(o.c, s, sigma_last);
     Tensor x0;
     for (int k = 0; k < o.steps_per_level; ++k) {
@@ -32,7 +35,7 @@ Tensor sample_langevin(const SamplerContext& ctx, const AnnealedLangevinOptions&
       x = x + (score + likelihood) * eta + randn_like(x, gen) * std::sqrt(2 * eta);
     }
     ctx.report(i, x0);
-  });
+  }
   return steps::finish_langevin(ctx, x, o.denoise);
 }
 

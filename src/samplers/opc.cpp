@@ -16,7 +16,7 @@
 #include <memory>
 
 #include "diffinv/rng.h"
-#include "diffinv/samplers.h"
+#include "diffinv/samplers/opc.h"
 #include "posterior_mean.h"
 
 namespace diffinv {
@@ -27,27 +27,26 @@ namespace {
 struct OpcSetup {
   int type = 2;
   CovarianceSource source = CovarianceSource::Exact;
-  std::shared_ptr<MseTable> table;
+  std::shared_ptr<const MseTable> table;
   CovarianceSettings settings;
   ConjugateGradientOptions cg;
 };
 
-OpcSetup make_setup(const DenoiserCapabilities& capabilities, int type, const OpcCovarianceOptions& o,
-                    const std::string& who) {
-  require(type == 1 || type == 2, who + ": type must be 1 or 2, got " + std::to_string(type));
+// The settings of an options struct that prepare() has checked and loaded (the MSE table).
+OpcSetup make_setup(int type, const OpcCovarianceOptions& o) {
   OpcSetup s;
   s.type = type;
   s.source = parse_covariance_source(o.covariance);
   s.settings.diffpir_lambda = o.lambda;
   s.settings.threshold = o.threshold;
-  if (s.source == CovarianceSource::Analytic) {
-    require(!o.mse_table.empty(), who + ": covariance 'analytic' needs mse_table=FILE (diffinv estimate-variance)");
-    s.table = std::make_shared<MseTable>(MseTable::load(o.mse_table));
-    s.settings.mse_table = s.table.get();
-  }
-  check_covariance_source(s.source, capabilities, s.settings, who);
+  s.table = o.table;
+  s.settings.mse_table = o.table.get();
   s.cg = o.cg.cg();
   return s;
+}
+
+void require_type(int type, const std::string& who) {
+  require(type == 1 || type == 2, who + ": type must be 1 or 2, got " + std::to_string(type));
 }
 
 Tensor posterior_mean(const SamplerContext& ctx, const LinearOperator& A, const OpcSetup& s, const Tensor& x,
@@ -68,26 +67,52 @@ Tensor posterior_mean(const SamplerContext& ctx, const LinearOperator& A, const 
 
 }  // namespace
 
-void OpcCovarianceOptions::check_denoiser(const DenoiserCapabilities& capabilities, const std::string& who) const {
-  make_setup(capabilities, 2, *this, who);  // loads and checks the MSE table, checks the CG settings
+void OpcCovarianceOptions::check(const std::string& who) const { cg.check(who); }
+
+void OpcCovarianceOptions::prepare(const DenoiserCapabilities& capabilities, const std::string& who) {
+  const CovarianceSource source = parse_covariance_source(covariance);
+  if (source == CovarianceSource::Analytic) {
+    require(!mse_table.empty(), who + ": covariance 'analytic' needs mse_table=FILE (diffinv estimate-variance)");
+    table = std::make_shared<const MseTable>(MseTable::load(mse_table));
+  }
+  CovarianceSettings settings;
+  settings.diffpir_lambda = lambda;
+  settings.threshold = threshold;
+  settings.mse_table = table.get();
+  check_covariance_source(source, capabilities, settings, who);
+}
+
+void OpcOptions::check(const std::string& who) const {
+  require_type(type, who);
+  cov.check(who);
+  require_in_range(eta, 0, 1, "eta", who);
+  require_at_least(clip, 0, "clip", who);
+}
+
+void OpcHeunOptions::check(const std::string& who) const {
+  require_type(type, who);
+  cov.check(who);
+  require_at_least(churn, 0, "churn", who);
+  require_at_least(s_noise, 0, "s_noise", who);
+  require_at_least(clip, 0, "clip", who);
 }
 
 Tensor sample_opc(const SamplerContext& ctx, const OpcOptions& o) {
   const auto& A = ctx.problem.linear("opc");
-  const OpcSetup setup = make_setup(ctx.denoiser.capabilities(), o.type, o.cov, "sampler 'opc'");
+  const OpcSetup setup = make_setup(o.type, o.cov);
   at::Generator gen = ctx.generator;
   Tensor x = ctx.x_init;
-  steps::for_each_step(ctx, [&](int i, double s, double sn) {
+  for (const auto& [i, s, sn] : steps::grid_steps(ctx.sigmas)) {  // step i: sigma_i = s -> sigma_{i+1} = sn
     const Tensor x0 = steps::clip_x0(posterior_mean(ctx, A, setup, x, s), o.clip);
     ctx.report(i, x0);
     x = steps::ddim(x, x0, s, sn, o.eta, gen);
-  });
+  }
   return x;
 }
 
 Tensor sample_opc_heun(const SamplerContext& ctx, const OpcHeunOptions& o) {
   const auto& A = ctx.problem.linear("opc-heun");
-  const OpcSetup setup = make_setup(ctx.denoiser.capabilities(), o.type, o.cov, "sampler 'opc-heun'");
+  const OpcSetup setup = make_setup(o.type, o.cov);
   at::Generator gen = ctx.generator;
   const int n = int(ctx.sigmas.size()) - 1;
   Tensor x = ctx.x_init;

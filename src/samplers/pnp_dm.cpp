@@ -21,7 +21,7 @@
 #include <cmath>
 
 #include "diffinv/rng.h"
-#include "diffinv/samplers.h"
+#include "diffinv/samplers/pnp_dm.h"
 #include "steps.h"
 
 namespace diffinv {
@@ -82,7 +82,6 @@ Tensor pnp_dm_prior_step(const SamplerContext& ctx, const Tensor& z, double rho,
 
 Tensor sample_pnp_dm(const SamplerContext& ctx, const PnpDmOptions& o) {
   ctx.problem.any("pnp-dm");
-  o.check("pnp-dm");
   require(ctx.sigmas.size() >= 2 && ctx.sigmas.front() > 0, "pnp-dm needs a grid with at least one positive sigma");
   at::Generator gen = ctx.generator;
   Tensor x = ctx.x_init / ctx.sigmas.front();

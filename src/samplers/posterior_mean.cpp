@@ -4,19 +4,7 @@
 
 #include <cmath>
 
-#include "diffinv/samplers.h"
-
 namespace diffinv {
-
-ConjugateGradientOptions CgSettings::cg() const {
-  require(cg_tol > 0 && std::isfinite(cg_tol), "cg_tol must be positive");
-  require(cg_iters >= 1, "cg_iters must be at least 1");
-  ConjugateGradientOptions o;
-  o.tolerance = cg_tol;
-  o.max_iterations = cg_iters;
-  return o;
-}
-
 
 const std::vector<std::string>& covariance_source_names() {
   static const std::vector<std::string> names = {"exact", "dps", "pigdm", "diffpir", "convert", "analytic"};
@@ -61,6 +49,35 @@ void check_covariance_source(CovarianceSource source, const DenoiserCapabilities
   require(settings.threshold >= 0, who + ": threshold must be >= 0");
 }
 
+Tensor gram_through_products(const CovarianceProduct& sigma, const LinearOperator& A, const Tensor& y_like) {
+  // Column j of A Sigma A^T is A Sigma A^T e_j.
+  const int64_t batch = y_like.size(0), m = y_like.numel() / batch;
+  auto basis_shape = y_like.sizes().vec();
+  basis_shape[0] = m;
+  const Tensor at_basis = A.adjoint(at::eye(m, y_like.options()).view(basis_shape));  // [m, x...]
+  auto x_shape = at_basis.sizes().vec();
+  x_shape[0] = batch;
+  std::vector<Tensor> columns;
+  for (int64_t j = 0; j < m; ++j)
+    columns.push_back(A.forward(sigma(at_basis.narrow(0, j, 1).expand(x_shape))).reshape({batch, m}));
+  return at::stack(columns, 2);
+}
+
+Tensor isotropic_mixture_gram(const IsotropicMixtureCovariance& cov, const LinearOperator& A, const Tensor& y_like) {
+  at::NoGradGuard no_grad;
+  const int64_t batch = cov.x.size(0), m = y_like.numel() / batch;
+  const Tensor ax = A.forward(cov.x).reshape({batch, 1, m});
+  const Tensor amu = A.forward(cov.means).reshape({1, -1, m});
+  const Tensor a = cov.shrinks.view({1, -1, 1});
+  const Tensor am = a * ax + (1 - a) * amu;  // A m_k: [B, K, m]
+  const Tensor ad = at::einsum("bk,bkm->bm", {cov.responsibilities, am});
+  auto basis_shape = y_like.sizes().vec();
+  basis_shape[0] = m;
+  const Tensor aat = A.forward(A.adjoint(at::eye(m, y_like.options()).view(basis_shape))).reshape({m, m});
+  return (cov.responsibilities * cov.variances).sum(1).view({-1, 1, 1}) * aat.unsqueeze(0) +
+         at::einsum("bk,bki,bkj->bij", {cov.responsibilities, am, am}) - ad.unsqueeze(2) * ad.unsqueeze(1);
+}
+
 PosteriorCovariance diagonal_covariance(const Tensor& variance) {
   PosteriorCovariance c;
   c.isotropic = false;
@@ -81,8 +98,9 @@ PosteriorCovariance make_covariance(CovarianceSource source, Denoiser& denoiser,
               "covariance 'exact' needs a prior with an exact posterior covariance (Gaussian or GMM)");
       c.isotropic = false;
       c.product = denoiser.posterior_covariance(x, sigma);
-      c.gram = [&denoiser, xd = x.detach(), sigma](const LinearOperator& A, const Tensor& y_like) {
-        return denoiser.posterior_covariance_gram(xd, sigma, A, y_like);
+      c.gram = [&denoiser, product = c.product, xd = x.detach(), sigma](const LinearOperator& A, const Tensor& y_like) {
+        const auto structure = denoiser.posterior_covariance_structure(xd, sigma);
+        return structure ? isotropic_mixture_gram(*structure, A, y_like) : gram_through_products(product, A, y_like);
       };
       break;
     case CovarianceSource::Dps: c.scale = 0.0; break;

@@ -45,6 +45,13 @@ struct PosteriorCovariance {
 
 PosteriorCovariance make_covariance(CovarianceSource source, Denoiser& denoiser, const Tensor& x, double sigma,
                                     const CovarianceSettings& settings = {});
+// A Sigma A^T as [B, m, m] (m = entries of one y, the shape of y_like) through m products with Sigma.
+Tensor gram_through_products(const CovarianceProduct& sigma, const LinearOperator& A, const Tensor& y_like);
+// The same for an isotropic mixture's covariance, sum_k r_k (c_k I + m_k m_k^T) - D D^T:
+//   A Sigma A^T = (sum_k r_k c_k) A A^T + sum_k r_k (A m_k)(A m_k)^T - (A D)(A D)^T,
+// with A m_k = a_k A x + (1 - a_k) A mu_k: O(B K m^2), no product in x-space.
+Tensor isotropic_mixture_gram(const IsotropicMixtureCovariance& cov, const LinearOperator& A, const Tensor& y_like);
+
 // Sigma = diag(variance) with variance shaped like x (per pixel, per sample); A Sigma A^T through
 // gram_through_products when the dense solve needs it.
 PosteriorCovariance diagonal_covariance(const Tensor& variance);

@@ -13,7 +13,7 @@
 #include <cmath>
 
 #include "diffinv/rng.h"
-#include "diffinv/samplers.h"
+#include "diffinv/samplers/red_diff.h"
 #include "steps.h"
 
 namespace diffinv {
@@ -43,16 +43,22 @@ class Adam {
 };
 }  // namespace
 
+void RedDiffOptions::check(const std::string& who) const {
+  require_positive(lr, "lr", who);
+  require_at_least(lambda, 0, "lambda", who);
+  require_at_least(obs_weight, 0, "obs_weight", who);
+  require(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1,
+          who + ": Adam betas must be in [0, 1), got beta1 " + format_number(beta1) + ", beta2 " + format_number(beta2));
+}
+
 Tensor sample_red_diff(const SamplerContext& ctx, const RedDiffOptions& o) {
   const auto& A = ctx.problem.linear("red-diff");
-  require(o.lr > 0, "red-diff: lr must be > 0");
-  require(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1, "red-diff: Adam betas must be in [0, 1)");
   at::Generator gen = ctx.generator;
   const Tensor& y = ctx.problem.y;
   Tensor mu = A.pinv(y).reshape(ctx.x_init.sizes()).to(ctx.x_init.options());
   const double entries_x = double(mu.numel() / mu.size(0)), entries_y = double(y.numel() / y.size(0));
   Adam adam(o.lr, o.beta1, o.beta2);
-  steps::for_each_step(ctx, [&](int i, double s, double) {
+  for (const auto& [i, s, sn] : steps::grid_steps(ctx.sigmas)) {  // level i: sigma_i = s
     const Tensor eps = randn_like(mu, gen);
     const Tensor x = mu + eps * s;
     const Tensor eps_hat = (x - steps::denoise(ctx.denoiser, x, s)) / s;
@@ -60,7 +66,7 @@ Tensor sample_red_diff(const SamplerContext& ctx, const RedDiffOptions& o) {
     const Tensor prior_grad = (eps_hat - eps) * (o.lambda * s / entries_x);
     mu = adam.step(mu, data_grad + prior_grad);
     ctx.report(i, mu);
-  });
+  }
   return mu;
 }
 

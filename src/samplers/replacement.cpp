@@ -7,7 +7,7 @@
 #include <ATen/ATen.h>
 
 #include "diffinv/rng.h"
-#include "diffinv/samplers.h"
+#include "diffinv/samplers/replacement.h"
 #include "guidance.h"
 
 namespace diffinv {
@@ -20,15 +20,17 @@ Tensor replace_measured_part(const LinearOperator& A, const Tensor& x, const Ten
   return x - A.pinv(A.forward(x) - y_sigma);
 }
 
+void ReplacementOptions::check(const std::string& who) const { require_in_range(eta, 0, 1, "eta", who); }
+
 Tensor sample_replacement(const SamplerContext& ctx, const ReplacementOptions& o) {
   const auto& A = ctx.problem.linear("replacement");
   at::Generator gen = ctx.generator;
   Tensor x = ctx.x_init;
-  steps::for_each_step(ctx, [&](int i, double s, double sn) {
+  for (const auto& [i, s, sn] : steps::grid_steps(ctx.sigmas)) {  // step i: sigma_i = s -> sigma_{i+1} = sn
     const Tensor x0 = steps::denoise(ctx.denoiser, x, s);
     ctx.report(i, x0);
     x = replace_measured_part(A, steps::ddim(x, x0, s, sn, o.eta, gen), ctx.problem.y, sn, gen);
-  });
+  }
   return x;
 }
 

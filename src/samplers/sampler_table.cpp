@@ -1,68 +1,59 @@
-#include <ATen/ATen.h>
-
+// The sampler table (sampler.h): one row per method, with what it needs and its typed options.
+#include <memory>
 #include <type_traits>
 
 #include "diffinv/samplers.h"
 
 namespace diffinv {
 
-const Operator& InverseProblem::any(const std::string& who) const {
-  require(op != nullptr, who + " needs a measurement operator");
-  require(y.defined(), who + " needs a measurement y");
-  return *op;
-}
-
-const LinearOperator& InverseProblem::linear(const std::string& who) const {
-  const auto* lin = dynamic_cast<const LinearOperator*>(&any(who));
-  require(lin != nullptr, who + " needs a linear operator; '" + op->name() + "' is not linear");
-  return *lin;
-}
-
-const SvdOperator& InverseProblem::svd(const std::string& who) const {
-  const auto* s = dynamic_cast<const SvdOperator*>(&any(who));
-  require(s != nullptr, who + " needs an operator with an SVD; '" + op->name() + "' has none");
-  return *s;
-}
-
-void SamplerContext::report(int step, const Tensor& x0) const {
-  if (!progress) return;
-  StepInfo info;
-  info.step = step;
-  info.total = int(sigmas.size()) - 1;
-  info.sigma = sigmas[step];
-  info.sigma_next = sigmas[step + 1];
-  info.x0 = x0.detach();
-  progress(info);
-}
-
 namespace {
-// Options structs may declare `void check_denoiser(const DenoiserCapabilities&, const std::string& who) const`.
+// An options struct may declare, besides visit():
+//   void check(const std::string& who) const                           its value checks
+//   void prepare(const DenoiserCapabilities&, const std::string& who)  denoiser checks, resources
+//   bool needs_vjp() const                                             when it depends on the options
 template <class Options, class = void>
-struct HasDenoiserCheck : std::false_type {};
+struct HasCheck : std::false_type {};
 template <class Options>
-struct HasDenoiserCheck<Options, std::void_t<decltype(std::declval<const Options&>().check_denoiser(
-                                     std::declval<const DenoiserCapabilities&>(), std::declval<const std::string&>()))>>
+struct HasCheck<Options, std::void_t<decltype(std::declval<const Options&>().check(std::declval<const std::string&>()))>>
     : std::true_type {};
+template <class Options, class = void>
+struct HasPrepare : std::false_type {};
+template <class Options>
+struct HasPrepare<Options, std::void_t<decltype(std::declval<Options&>().prepare(
+                               std::declval<const DenoiserCapabilities&>(), std::declval<const std::string&>()))>>
+    : std::true_type {};
+template <class Options, class = void>
+struct HasNeedsVjp : std::false_type {};
+template <class Options>
+struct HasNeedsVjp<Options, std::void_t<decltype(std::declval<const Options&>().needs_vjp())>> : std::true_type {};
+
+template <class Options>
+PreparedSampler prepare_typed(const SamplerInfo& info, const Denoiser& denoiser, const OptionMap& overrides,
+                              Tensor (*fn)(const SamplerContext&, const Options&)) {
+  const std::string who = "sampler '" + info.name + "'";
+  auto options = std::make_shared<Options>(read_options<Options>(overrides, who));
+  if constexpr (HasCheck<Options>::value) options->check(who);
+  if constexpr (HasPrepare<Options>::value) options->prepare(denoiser.capabilities(), who);
+  bool needs_vjp = info.needs_vjp;
+  if constexpr (HasNeedsVjp<Options>::value) needs_vjp = options->needs_vjp();
+  return PreparedSampler(info, [fn, options](const SamplerContext& ctx) { return fn(ctx, *options); }, needs_vjp,
+                         option_values(*options));
+}
 
 template <class Options>
 SamplerInfo entry(std::string name, std::string summary, std::string paper, Needs needs, bool vjp, GridKind grid,
                   int steps, Tensor (*fn)(const SamplerContext&, const Options&)) {
   SamplerInfo info;
-  info.name = name;
+  info.name = std::move(name);
   info.summary = std::move(summary);
   info.paper = std::move(paper);
   info.operator_needs = needs;
   info.needs_vjp = vjp;
   info.grid = grid;
   info.default_steps = steps;
-  info.run = [fn, name](const SamplerContext& ctx, const OptionMap& overrides) {
-    return fn(ctx, read_options<Options>(overrides, "sampler '" + name + "'"));
-  };
   info.options = describe_options<Options>();
-  info.check_options = [name](const Denoiser& denoiser, const OptionMap& overrides) {
-    const std::string who = "sampler '" + name + "'";
-    const Options options = read_options<Options>(overrides, who);
-    if constexpr (HasDenoiserCheck<Options>::value) options.check_denoiser(denoiser.capabilities(), who);
+  info.prepare = [fn](const SamplerInfo& self, const Denoiser& denoiser, const OptionMap& overrides) {
+    return prepare_typed(self, denoiser, overrides, fn);
   };
   return info;
 }
@@ -124,44 +115,6 @@ const std::vector<SamplerInfo>& sampler_table() {
             Needs::AnyOperator, false, GridKind::Karras, 100, sample_pnp_dm),
   };
   return table;
-}
-
-const SamplerInfo& find_sampler(const std::string& name) {
-  std::string known;
-  for (const auto& s : sampler_table()) {
-    if (s.name == name) return s;
-    known += (known.empty() ? "" : ", ") + s.name;
-  }
-  throw Error("unknown sampler '" + name + "' (known: " + known + ")");
-}
-
-void check_sampler_setup(const SamplerInfo& info, const Operator* op, const Denoiser& denoiser,
-                         const OptionMap& options) {
-  check_sampler_fits(info, op);
-  if (info.check_options) info.check_options(denoiser, options);
-}
-
-std::string describe_needs(const SamplerInfo& info) {
-  std::string needs;
-  switch (info.operator_needs) {
-    case Needs::Nothing: needs = "no operator (unconditional)"; break;
-    case Needs::AnyOperator: needs = "any operator"; break;
-    case Needs::LinearOperator: needs = "linear operator"; break;
-    case Needs::SvdOperator: needs = "operator with SVD"; break;
-  }
-  if (info.needs_vjp) needs += ", VJP";
-  return needs;
-}
-
-void check_sampler_fits(const SamplerInfo& info, const Operator* op) {
-  if (info.operator_needs == Needs::Nothing) return;
-  require(op != nullptr, "sampler '" + info.name + "' needs a measurement operator");
-  if (info.operator_needs == Needs::LinearOperator)
-    require(dynamic_cast<const LinearOperator*>(op) != nullptr,
-            "sampler '" + info.name + "' needs a linear operator; '" + op->name() + "' is not linear");
-  if (info.operator_needs == Needs::SvdOperator)
-    require(dynamic_cast<const SvdOperator*>(op) != nullptr,
-            "sampler '" + info.name + "' needs an operator with an SVD; '" + op->name() + "' has none");
 }
 
 }  // namespace diffinv

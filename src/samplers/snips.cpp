@@ -14,15 +14,13 @@
 #include <cmath>
 
 #include "diffinv/rng.h"
-#include "diffinv/samplers.h"
+#include "diffinv/samplers/langevin.h"
 #include "steps.h"
 
 namespace diffinv {
 
 Tensor sample_snips(const SamplerContext& ctx, const AnnealedLangevinOptions& o) {
   const auto& H = ctx.problem.svd("snips");
-  require(o.c > 0, "snips: c must be > 0");
-  require(o.steps_per_level >= 1, "snips: steps_per_level must be >= 1");
   at::Generator gen = ctx.generator;
   const double sy = ctx.problem.sigma_y;
   const auto spectrum = steps::spectrum_of(H);
@@ -32,7 +30,7 @@ Tensor sample_snips(const SamplerContext& ctx, const AnnealedLangevinOptions& o)
   const double alpha = steps::langevin_step_size(o.c, 1.0, sigma_last);
   const double y_var = sy > 0 ? sy * sy : 1.0;  // only read where sigma s_j < sigma_y, i.e. sigma_y > 0
   Tensor x = ctx.x_init;
-  steps::for_each_step(ctx, [&](int i, double s, double) {
+  for (const auto& [i, s, sn] : steps::grid_steps(ctx.sigmas)) {  // level i: sigma_i = s
     const double h_free = alpha * s * s;
     // Per measured coordinate: which regime, its step h_j and the likelihood drift h_j * likelihood_j.
     const Tensor noisier_than_y = sv * s >= sy;  // "cond_before": the prior score is dropped
@@ -57,7 +55,7 @@ Tensor sample_snips(const SamplerContext& ctx, const AnnealedLangevinOptions& o)
       x = free + H.V(head - free_head).view_as(x);
     }
     ctx.report(i, x0);
-  });
+  }
   return steps::finish_langevin(ctx, x, o.denoise);
 }
 

@@ -81,12 +81,34 @@ Tensor finish_langevin(const SamplerContext& ctx, const Tensor& x, bool denoise_
   return denoise_last ? denoise(ctx.denoiser, x, smallest_level(ctx)) : x;
 }
 
+TimeTravel::TimeTravel(const std::vector<double>& sigmas, int travel_length, int travel_repeat, const std::string& who)
+    : sigmas_(sigmas), indices_(time_travel_indices(int(sigmas.size()) - 1, travel_length, travel_repeat, who)) {}
+
+bool TimeTravel::next(Tensor& x, at::Generator& gen, GridStep& step) {
+  for (; k_ + 1 < indices_.size(); ++k_) {
+    const int from = indices_[k_], to = indices_[k_ + 1];
+    if (to == from + 1) {
+      step = {from, sigmas_[from], sigmas_[to]};
+      ++k_;
+      return true;
+    }
+    x = x + randn_like(x, gen) * std::sqrt(sigmas_[to] * sigmas_[to] - sigmas_[from] * sigmas_[from]);
+  }
+  return false;
+}
+
 Spectrum spectrum_of(const SvdOperator& H) {
   Spectrum s;
   s.values = H.singular_values_2d();
   s.measured = s.values > 0;
   s.safe_values = at::where(s.measured, s.values, at::ones_like(s.values));
   return s;
+}
+
+std::vector<GridStep> grid_steps(const std::vector<double>& sigmas) {
+  std::vector<GridStep> out;
+  for (size_t i = 0; i + 1 < sigmas.size(); ++i) out.push_back({int(i), sigmas[i], sigmas[i + 1]});
+  return out;
 }
 
 std::vector<int> time_travel_indices(int steps, int travel_length, int travel_repeat, const std::string& who) {

@@ -19,6 +19,9 @@ double ddim_noise_std(double sigma, double sigma_next, double eta);
 // x_next = x0 + sqrt(sigma_next^2 - c^2) (x - x0) / sigma + c z.
 Tensor ddim(const Tensor& x, const Tensor& x0, double sigma, double sigma_next, double eta, at::Generator& gen);
 
+// DDIM's eta for DDPM's ancestral step (Song 2021: eta = 1 is Ho et al.'s posterior std).
+constexpr double kAncestralEta = 1.0;
+
 // A VP-state gradient step x_vp -= zeta grad_{x_vp} L is x -= zeta * this * grad_x L in VE (DESIGN §5).
 double vp_gradient_scale(double sigma, double sigma_next);
 
@@ -51,11 +54,13 @@ double smallest_level(const SamplerContext& ctx);
 // (one more NFE); without it the output keeps its sigma_L noise.
 Tensor finish_langevin(const SamplerContext& ctx, const Tensor& x, bool denoise_last);
 
-// body(step, sigma, sigma_next) over consecutive pairs of the grid.
-template <class Body>
-void for_each_step(const SamplerContext& ctx, Body&& body) {
-  for (size_t i = 0; i + 1 < ctx.sigmas.size(); ++i) body(int(i), ctx.sigmas[i], ctx.sigmas[i + 1]);
-}
+// The steps of a grid, sigmas[i] -> sigmas[i + 1], for a plain loop:
+//   for (const auto& [i, s, sn] : steps::grid_steps(ctx.sigmas)) { ... }
+struct GridStep {
+  int i = 0;
+  double sigma = 0, sigma_next = 0;
+};
+std::vector<GridStep> grid_steps(const std::vector<double>& sigmas);
 
 // Time travel (DDNM, Wang et al. 2023 §3.4 / Alg. 2; RePaint's resampling, Lugmayr et al. 2022): the grid
 // indices visited when, after reaching each index steps - 1 - j for j = 0, L, 2L, ... < steps - L, the
@@ -63,21 +68,20 @@ void for_each_step(const SamplerContext& ctx, Body&& body) {
 // same schedule as RePaint's get_schedule_jump with t = steps - 1 - index; travel_repeat = 1 is no travel.
 std::vector<int> time_travel_indices(int steps, int travel_length, int travel_repeat, const std::string& who);
 
-// body(step, sigma, sigma_next) for every down step of time_travel_indices; an up jump from index a to
-// b < a re-noises x by the forward process, x <- x + sqrt(sigma_b^2 - sigma_a^2) z (VE form).
-template <class Body>
-void for_each_step_with_time_travel(const SamplerContext& ctx, int travel_length, int travel_repeat, Tensor& x,
-                                    at::Generator& gen, const std::string& who, Body&& body) {
-  const auto& sigmas = ctx.sigmas;
-  const auto indices = time_travel_indices(int(sigmas.size()) - 1, travel_length, travel_repeat, who);
-  for (size_t k = 0; k + 1 < indices.size(); ++k) {
-    const int from = indices[k], to = indices[k + 1];
-    if (to == from + 1)
-      body(from, sigmas[from], sigmas[to]);
-    else
-      x = x + randn_like(x, gen) * std::sqrt(sigmas[to] * sigmas[to] - sigmas[from] * sigmas[from]);
-  }
-}
+// Walks time_travel_indices over a grid for a plain loop:
+//   for (steps::GridStep step; travel.next(x, gen, step);) { const auto& [i, s, sn] = step; ... }
+// next() makes the jumps back itself, re-noising x from index a up to b < a by the forward process
+// x <- x + sqrt(sigma_b^2 - sigma_a^2) z (VE form), and stops at each down step.
+class TimeTravel {
+ public:
+  TimeTravel(const std::vector<double>& sigmas, int travel_length, int travel_repeat, const std::string& who);
+  bool next(Tensor& x, at::Generator& gen, GridStep& step);  // false after the last step
+
+ private:
+  const std::vector<double>& sigmas_;
+  std::vector<int> indices_;
+  size_t k_ = 0;
+};
 
 // The singular values of an SVD operator as DDRM and DDNM+ use them: [B or 1, m], which are
 // nonzero, and a copy safe to divide by (1 where zero).
