@@ -53,6 +53,7 @@ struct Restoration {
   Tensor x;           // [B, C, H, W], as the sampler returned it (not clamped)
   Tensor trajectory;  // [B, n, C, H, W] x0-estimates on the CPU, undefined unless save_every > 0
   long nfe = 0;       // network evaluations of the batch (a batched call counts once)
+  long vjps = 0;      // of those, the ones recorded for a backward pass (VJP)
   double seconds = 0;
   int steps = 0;
 };

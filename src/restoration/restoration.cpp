@@ -135,6 +135,7 @@ Restoration restore_images(Denoiser& denoiser, const SamplerInfo& info, const Op
   if (r.x.is_cuda()) r.x.cpu();  // waits for the device so that the time is real
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   r.nfe = counting.count();
+  r.vjps = counting.vjp_count();
   if (!saved.empty()) r.trajectory = at::stack(saved, 1);
   return r;
 }
