@@ -8,7 +8,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${1:-$root/build}"
 
 packages=(build-essential cmake ninja-build ccache libtorch-dev libgtest-dev libyaml-cpp-dev
-          libstb-dev nlohmann-json3-dev zlib1g-dev dataset-fashion-mnist
+          libstb-dev libjpeg-dev nlohmann-json3-dev zlib1g-dev dataset-fashion-mnist
           libopenblas0-openmp)  # libtorch-dev alone pulls the reference BLAS: 10-50x slower matmuls
 # The fuzz harnesses (scripts/fuzz_smoke.sh) need clang and its libFuzzer/sanitizer runtimes.
 if [ "${DIFFINV_FUZZ:-0}" = 1 ]; then packages+=(clang libclang-rt-dev); fi

@@ -473,6 +473,50 @@ TEST_F(Train, TimestepSamplingPhaseResumesBitForBit) {
   expect_error([&] { train_unet(tiny_config(), tiny_images(), path("bad"), bad); }, {"--timesteps sigma:S"});
 }
 
+// The learning-rate cool-down is a later phase like the timestep sampling: linear to 0 at its end,
+// resumable bit-for-bit from a run trained without it, refused past its end or dropped on resume.
+TEST_F(Train, LearningRateCooldownPhaseResumesBitForBit) {
+  TrainOptions o = tiny_options();
+  o.lr = 0.01;
+  o.warmup = 2;
+  o.lr_decay_from = 3;
+  o.lr_decay_to = 7;
+  const std::vector<double> expected = {0.005, 0.01, 0.01, 0.01, 0.0075, 0.005, 0.0025};  // steps 0..6
+  for (long k = 0; k < 7; ++k) EXPECT_NEAR(learning_rate_at(o, k), expected[size_t(k)], 1e-15) << "step " << k;
+
+  o.steps = 6;
+  train_unet(tiny_config(), tiny_images(), path("whole"), o);
+  TrainOptions constant = o;
+  constant.lr_decay_from = constant.lr_decay_to = 0;
+  constant.steps = 3;
+  train_unet(tiny_config(), tiny_images(), path("split"), constant);
+  o.resume = true;
+  TrainOptions too_early = o;
+  too_early.lr_decay_from = 2;  // step 2, already taken at the constant rate, would change
+  expect_error([&] { train_unet(tiny_config(), tiny_images(), path("split"), too_early); }, {"different lr_decay"});
+  train_unet(tiny_config(), tiny_images(), path("split"), o);
+  const StateDict a = load_safetensors(path("whole/checkpoint.safetensors")),
+                  b = load_safetensors(path("split/checkpoint.safetensors"));
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(at::equal(a.entries[i].second, b.entries[i].second)) << a.entries[i].first;
+  EXPECT_EQ(b.metadata.at("lr_decay"), "linear to 0 from step 3 to 7");
+  constant.resume = true;
+  constant.steps = 7;
+  expect_error([&] { train_unet(tiny_config(), tiny_images(), path("split"), constant); }, {"lr_decay"});
+  TrainOptions past_end = o;
+  past_end.steps = 8;
+  expect_error([&] { train_unet(tiny_config(), tiny_images(), path("split"), past_end); }, {"past the end of --lr-decay"});
+  constant.resume = false;
+  constant.steps = 6;
+  train_unet(tiny_config(), tiny_images(), path("constant"), constant);
+  EXPECT_FALSE(at::equal(load_safetensors(path("constant/checkpoint.safetensors")).at("model.out.2.weight"),
+                         a.at("model.out.2.weight")));
+  TrainOptions backwards = tiny_options();
+  backwards.lr_decay_from = 5;
+  backwards.lr_decay_to = 5;
+  expect_error([&] { train_unet(tiny_config(), tiny_images(), path("bad"), backwards); }, {"FROM < TO"});
+}
+
 // The op profile sees the convolutions of a forward + backward pass and files them as such.
 TEST(OpProfileTest, RecordsTopLevelOpsAndCategories) {
   UNetModel model(tiny_config());

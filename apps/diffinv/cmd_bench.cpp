@@ -21,6 +21,8 @@ const std::vector<BenchEntry>& benches() {
       {"speed", "UNet ms per forward and forward+VJP, GFLOP and TFLOP/s (DESIGN §7)", run_bench_speed},
       {"images", "every (task, method) pair on a folder of images: PSNR, SSIM, seconds, NFE, grids (DESIGN §7)",
        run_bench_images},
+      {"claims", "do the founding papers' claims hold? paired comparisons with 95% CIs and verdicts (issue 13; "
+                 "bench/claims.yaml)", run_bench_claims},
       {"rng", "CPU standard normals: diffinv::randn against at::randn, ns per number", run_bench_rng},
       {"train", "training images/s of a model config and where a step's time goes (--profile: per module)",
        run_bench_train},

@@ -35,6 +35,9 @@ int run_train(const Argv& argv) {
               "timestep sampling: uniform, or p(t) ~ max(1, sigma_t / S) (more large-sigma steps; the vlb term\n"
               "is importance-weighted so it stays unbiased)", "uniform")
       .option("timesteps-from", "STEP", "use --timesteps from this step on (uniform before): a second training phase", "0")
+      .option("lr-decay", "FROM:TO",
+              "learning-rate cool-down: linear from --lr at step FROM to 0 at step TO (the run's end; --steps <= TO).\n"
+              "May start on a run trained without it, at or after its checkpoint's step", "off")
       .option("grad-clip", "X", "max global gradient norm (0: off)", "1.0")
       .option("seed", "S", "seed of the initial weights and of every step's randomness", "0")
       .option("flip", "on|off|auto", "random horizontal flips; auto: on for folders, off for Fashion-MNIST", "auto")
@@ -80,6 +83,14 @@ int run_train(const Argv& argv) {
     require(o.timestep_sigma_ref > 0, "train: --timesteps sigma:S needs S > 0, got '" + timesteps + "'");
   }
   o.timesteps_from = static_cast<long>(args.get_int64("timesteps-from"));
+  const std::string lr_decay = args.get("lr-decay");
+  if (lr_decay != "off") {
+    const size_t colon = lr_decay.find(':');
+    require(colon != std::string::npos, "train: --lr-decay must be FROM:TO (steps) or off, got '" + lr_decay + "'");
+    o.lr_decay_from = static_cast<long>(parse_integer(lr_decay.substr(0, colon), "train: --lr-decay FROM"));
+    o.lr_decay_to = static_cast<long>(parse_integer(lr_decay.substr(colon + 1), "train: --lr-decay TO"));
+    require(o.lr_decay_to > 0, "train: --lr-decay FROM:TO needs TO > 0, got '" + lr_decay + "'");
+  }
   const long long seed = args.get_int64("seed");
   require(seed >= 0, "train: --seed must be non-negative");
   o.seed = static_cast<uint64_t>(seed);

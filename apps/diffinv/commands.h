@@ -14,6 +14,7 @@ int run_bench_gmm(const Argv& args);
 int run_bench_gaussian(const Argv& args);  // cmd_bench_gaussian.cpp
 int run_bench_speed(const Argv& args);  // cmd_bench_speed.cpp
 int run_bench_images(const Argv& args); // cmd_bench_images.cpp
+int run_bench_claims(const Argv& args); // cmd_bench_claims.cpp
 int run_bench_rng(const Argv& args);    // cmd_bench_rng.cpp
 int run_bench_train(const Argv& args);  // cmd_bench_train.cpp
 int run_info(const Argv& args);         // cmd_model.cpp

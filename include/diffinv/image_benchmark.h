@@ -79,7 +79,14 @@ struct ImageBenchmarkCell {
   double psnr_ci95 = 0, ssim_ci95 = 0;              // half-widths 1.96 std / sqrt(images) of those means
   double psnr_of_mean = 0, ssim_of_mean = 0;        // samples > 1: of the posterior mean
   double mean_std = 0;                              // samples > 1: mean per-pixel std on [-1, 1]
+  double calibration = 0;  // samples > 1: mean fraction of pixels with |truth - mean| <= 1.96 std
+  double vjps = 0;         // denoiser calls recorded for a VJP per image (a batched call counts once)
   int non_finite = 0;                               // reconstructions with NaN/Inf
+  // The per-image values in image order (batch by batch), for paired comparisons between cells;
+  // psnr_of_mean and calibration only with samples > 1, vjps empty for records that predate it.
+  struct PerImage {
+    std::vector<double> psnr, ssim, seconds, vjps, psnr_of_mean, calibration;
+  } per_image;
 };
 
 struct ImageBenchmarkResult {

@@ -34,4 +34,9 @@ Tensor ssim(const Tensor& a, const Tensor& b);
 // Per-sample PSNR in dB of images [B, ...] in [-1, 1], measured on [0, 1] (peak 2 on [-1, 1]): [B].
 Tensor psnr_images(const Tensor& a, const Tensor& b);
 
+// Calibration of a posterior-sample uncertainty map: per sample, the fraction of entries where
+// |truth - mean| <= z * std ([B, ...] each; z = 1.96 is the two-sided 95% interval, so a calibrated
+// Gaussian posterior scores 0.95). Returns [B] float64.
+Tensor calibration_fraction(const Tensor& truth, const Tensor& mean, const Tensor& std_map, double z = 1.96);
+
 }  // namespace diffinv

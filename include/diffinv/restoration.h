@@ -29,6 +29,7 @@ struct Restoration {
   Tensor x;           // [B, C, H, W], as the sampler returned it (not clamped)
   Tensor trajectory;  // [B, n, C, H, W] x0-estimates on the CPU, undefined unless save_every > 0
   long nfe = 0;       // network evaluations of the batch (a batched call counts once)
+  long vjps = 0;      // of those, the ones recorded for a backward pass (VJP)
   double seconds = 0;
   int steps = 0;
 };
@@ -46,6 +47,7 @@ struct PosteriorSamples {
   Tensor mean, std;    // [B, C, H, W] over the K samples of `shown`; std unbiased, 0 when K = 1
   Tensor trajectory;   // the first sample's x0-estimates (RestoreSettings::save_every), else undefined
   long nfe = 0;        // of all K samples
+  long vjps = 0;       // of all K samples: the network evaluations with a backward pass
   double seconds = 0;  // of all K samples
   int steps = 0;
   int64_t count() const { return samples.size(1); }

@@ -40,6 +40,10 @@ struct TrainOptions {
   // term is importance-weighted by 1 / (T p(t)) and stays an unbiased estimate of L_vlb.
   double timestep_sigma_ref = 0;
   long timesteps_from = 0;
+  // Learning-rate cool-down (warmup-stable-decay): from step lr_decay_from on, the learning rate
+  // falls linearly to 0 at step lr_decay_to (the end of the run: a longer run is refused). 0: off.
+  // Like the timestep phase it may start on a run trained without it, from its checkpoint's step on.
+  long lr_decay_from = 0, lr_decay_to = 0;
   uint64_t seed = 0;
   bool flip = false;           // random horizontal flips
   long save_every = 1000;      // checkpoint every N steps (0: only at the end)
@@ -77,6 +81,9 @@ struct TrainSpeed {
 // anything: `diffinv bench train`. With profile_ops, also the time of every top-level op.
 TrainSpeed measure_training_speed(const UNetConfig& config, const Tensor& images, const TrainOptions& options,
                                   long warmup_steps, long steps, bool profile_ops);
+
+// The learning rate of optimizer step `step` (0-based): warm-up, then constant, then the cool-down.
+double learning_rate_at(const TrainOptions& options, long step);
 
 // p(t) proportional to max(1, sigma_t / sigma_ref) over a schedule's sigmas (--timesteps sigma:S).
 std::vector<double> timestep_probabilities(const std::vector<double>& sigmas, double sigma_ref);

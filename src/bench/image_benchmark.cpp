@@ -43,13 +43,14 @@ uint64_t mix(uint64_t seed, const std::string& text) {
 
 struct BatchRecord {
   std::vector<double> psnr, ssim, seconds, nfe, psnr_of_mean, ssim_of_mean, mean_std;
+  std::vector<double> vjps, calibration;  // absent from records written before they were added
   std::vector<bool> finite;
 };
 
 json to_json(const BatchRecord& r) {
   return {{"psnr", r.psnr}, {"ssim", r.ssim}, {"seconds", r.seconds}, {"nfe", r.nfe},
           {"psnr_of_mean", r.psnr_of_mean}, {"ssim_of_mean", r.ssim_of_mean}, {"mean_std", r.mean_std},
-          {"finite", r.finite}};
+          {"vjps", r.vjps}, {"calibration", r.calibration}, {"finite", r.finite}};
 }
 
 BatchRecord from_json(const json& j, const std::string& what) {
@@ -62,12 +63,15 @@ BatchRecord from_json(const json& j, const std::string& what) {
   r.psnr_of_mean = json_field<List>(j, "psnr_of_mean", what);
   r.ssim_of_mean = json_field<List>(j, "ssim_of_mean", what);
   r.mean_std = json_field<List>(j, "mean_std", what);
+  if (j.contains("vjps")) r.vjps = json_field<List>(j, "vjps", what);
+  if (j.contains("calibration")) r.calibration = json_field<List>(j, "calibration", what);
   r.finite = json_field<std::vector<bool>>(j, "finite", what);
   return r;
 }
 
 // Per-image PSNR / SSIM of estimates [B, C, H, W] against the truth (NaN/Inf read as 0, clamped).
-void score(const Tensor& estimate, const Tensor& clean, double seconds_per_image, double nfe, BatchRecord& rec) {
+void score(const Tensor& estimate, const Tensor& clean, double seconds_per_image, double nfe, double vjps,
+           BatchRecord& rec) {
   const Tensor x = at::nan_to_num(estimate, 0.0).clamp(-1, 1);
   const Tensor psnr = psnr_images(x, clean), ssim_v = ssim(x, clean);
   for (int64_t i = 0; i < x.size(0); ++i) {
@@ -75,6 +79,7 @@ void score(const Tensor& estimate, const Tensor& clean, double seconds_per_image
     rec.ssim.push_back(ssim_v[i].item<double>());
     rec.seconds.push_back(seconds_per_image);
     rec.nfe.push_back(nfe);
+    rec.vjps.push_back(vjps);
     rec.finite.push_back(at::isfinite(estimate[i]).all().item<bool>());
   }
 }
@@ -228,7 +233,7 @@ ImageBenchmarkResult run_image_benchmark(Denoiser& denoiser, const ImageSet& dat
         const auto t0 = std::chrono::steady_clock::now();
         const Tensor estimate = config.baselines[k].estimate(problem).to(at::kCPU, at::kFloat);
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        score(estimate, clean, seconds / double(count), 0, baseline_records[k]);
+        score(estimate, clean, seconds / double(count), 0, 0, baseline_records[k]);
         for (int64_t i = 0; i < count && int64_t(baseline_previews[k].size()) < config.grid_rows; ++i)
           baseline_previews[k].push_back(at::nan_to_num(estimate[i], 0.0).clamp(-1, 1));
       }
@@ -256,7 +261,9 @@ ImageBenchmarkResult run_image_benchmark(Denoiser& denoiser, const ImageSet& dat
             sample_posterior(denoiser, sampler, problem, count, config.samples, settings, sample_gen);
         const Tensor& mean = posterior.mean;
         BatchRecord rec;
-        score(posterior.samples.select(1, 0).contiguous(), clean, posterior.seconds / double(count), double(posterior.nfe), rec);
+        score(posterior.samples.select(1, 0).contiguous(), clean, posterior.seconds / double(count), double(posterior.nfe),
+              double(posterior.vjps), rec);
+        const Tensor calibration = calibration_fraction(clean, mean, posterior.std);
         const fs::path image_dir = out / "images" / task.name / method.label;
         fs::create_directories(image_dir);
         for (int64_t i = 0; i < count; ++i) {
@@ -265,6 +272,7 @@ ImageBenchmarkResult run_image_benchmark(Denoiser& denoiser, const ImageSet& dat
             rec.psnr_of_mean.push_back(psnr_images(mean.narrow(0, i, 1), clean.narrow(0, i, 1))[0].item<double>());
             rec.ssim_of_mean.push_back(ssim(mean.narrow(0, i, 1), clean.narrow(0, i, 1))[0].item<double>());
             rec.mean_std.push_back(posterior.std[i].mean().item<double>());
+            rec.calibration.push_back(calibration[i].item<double>());
           }
         }
         fs::create_directories(record_path.parent_path());
@@ -291,7 +299,8 @@ ImageBenchmarkResult run_image_benchmark(Denoiser& denoiser, const ImageSet& dat
       for (const auto& r : is_baseline ? std::vector<BatchRecord>{baseline_records[row]} : records[m]) {
         for (auto [dst, src] : {std::pair{&all.psnr, &r.psnr}, {&all.ssim, &r.ssim}, {&all.seconds, &r.seconds},
                                 {&all.nfe, &r.nfe}, {&all.psnr_of_mean, &r.psnr_of_mean},
-                                {&all.ssim_of_mean, &r.ssim_of_mean}, {&all.mean_std, &r.mean_std}})
+                                {&all.ssim_of_mean, &r.ssim_of_mean}, {&all.mean_std, &r.mean_std},
+                                {&all.vjps, &r.vjps}, {&all.calibration, &r.calibration}})
           dst->insert(dst->end(), src->begin(), src->end());
         for (bool f : r.finite) cell.non_finite += f ? 0 : 1;
       }
@@ -302,11 +311,14 @@ ImageBenchmarkResult run_image_benchmark(Denoiser& denoiser, const ImageSet& dat
       cell.ssim_ci95 = ci95_of(all.ssim);
       cell.seconds = mean_of(all.seconds);
       cell.nfe = mean_of(all.nfe);
+      cell.vjps = mean_of(all.vjps);
       if (config.samples > 1) {
         cell.psnr_of_mean = mean_of(all.psnr_of_mean);
         cell.ssim_of_mean = mean_of(all.ssim_of_mean);
         cell.mean_std = mean_of(all.mean_std);
+        cell.calibration = mean_of(all.calibration);
       }
+      cell.per_image = {all.psnr, all.ssim, all.seconds, all.vjps, all.psnr_of_mean, all.calibration};
       result.cells.push_back(cell);
     }
 
@@ -443,13 +455,13 @@ std::string ImageBenchmarkResult::markdown() const {
 std::string ImageBenchmarkResult::csv() const {
   std::ostringstream o;
   o << "task,method,status,images,psnr,psnr_ci95,ssim,ssim_ci95,seconds_per_image,nfe,psnr_of_mean,ssim_of_mean,"
-       "mean_std,non_finite\n";
+       "mean_std,non_finite,vjps,calibration\n";
   for (const auto& c : cells)
     o << c.task << "," << c.method << "," << (c.status == "ok" ? "ok" : "n/a") << "," << c.images << ","
       << fixed_decimals(c.psnr, 4) << "," << fixed_decimals(c.psnr_ci95, 4) << "," << fixed_decimals(c.ssim, 5) << "," << fixed_decimals(c.ssim_ci95, 5)
       << "," << fixed_decimals(c.seconds, 5) << "," << fixed_decimals(c.nfe, 1) << ","
       << fixed_decimals(c.psnr_of_mean, 4) << "," << fixed_decimals(c.ssim_of_mean, 5) << "," << fixed_decimals(c.mean_std, 5) << ","
-      << c.non_finite << "\n";
+      << c.non_finite << "," << fixed_decimals(c.vjps, 1) << "," << fixed_decimals(c.calibration, 4) << "\n";
   return o.str();
 }
 
@@ -459,7 +471,8 @@ std::string ImageBenchmarkResult::json() const {
     cells_json.push_back({{"task", c.task}, {"method", c.method}, {"status", c.status}, {"images", c.images},
                           {"psnr", c.psnr}, {"psnr_ci95", c.psnr_ci95}, {"ssim", c.ssim}, {"ssim_ci95", c.ssim_ci95}, {"seconds_per_image", c.seconds}, {"nfe", c.nfe},
                           {"psnr_of_mean", c.psnr_of_mean}, {"ssim_of_mean", c.ssim_of_mean},
-                          {"mean_std", c.mean_std}, {"non_finite", c.non_finite}});
+                          {"mean_std", c.mean_std}, {"non_finite", c.non_finite}, {"vjps", c.vjps},
+                          {"calibration", c.calibration}});
   nlohmann::json tasks = nlohmann::json::object();
   for (const auto& t : config.tasks) tasks[t.name] = t.config.to_json();
   nlohmann::json methods = nlohmann::json::array();

@@ -1,7 +1,9 @@
-// PNG/JPEG I/O via Debian's libstb-dev (stb_image / stb_image_write, implemented in this file only).
+// PNG I/O via Debian's libstb-dev (stb_image / stb_image_write, implemented in this file only);
+// JPEG decoding via libjpeg-turbo (jpeg_decoder.h).
 #include "diffinv/image_io.h"
 
 #include "diffinv/text_file.h"
+#include "jpeg_decoder.h"
 
 #include <ATen/ATen.h>
 
@@ -18,10 +20,9 @@
 #include <memory>
 #include <sstream>
 
-// Only the PNG and JPEG decoders are compiled: stb's GIF, PSD, HDR, PIC, PNM and TGA readers are
-// attack surface that no diffinv input needs.
+// Only stb's PNG decoder is compiled: its JPEG, GIF, PSD, HDR, PIC, PNM and TGA readers are attack
+// surface that no diffinv input needs (JPEG goes to libjpeg-turbo).
 #define STBI_ONLY_PNG
-#define STBI_ONLY_JPEG
 #define STB_IMAGE_IMPLEMENTATION
 #include <stb/stb_image.h>
 #define STB_IMAGE_WRITE_IMPLEMENTATION
@@ -78,42 +79,6 @@ void check_pixels_per_byte(int64_t w, int64_t h, size_t len, bool png, const std
               " file can code (truncated or malformed)");
 }
 
-// Debian's stb_image (2022-09-08) builds a JPEG Huffman table from its 16 code-length counts
-// without checking that they sum to at most 256 (upstream added that check later): a table of up to
-// 4080 codes is written past its arrays inside the decoder (found by fuzz/fuzz_image). The marker
-// segments are walked as stb_image walks them and such a table is refused before stb sees it.
-void check_jpeg_huffman_tables(const unsigned char* b, size_t len, const std::string& what) {
-  auto byte = [&](size_t i) -> size_t { return i < len ? b[i] : 0; };  // stb reads 0 past the end
-  size_t pos = 2;  // after SOI
-  while (pos < len) {
-    // Like stb_image's marker search: skip to an 0xFF, then over fill bytes; the next byte is the
-    // marker. Scan data (after SOS) is skipped the same way: its 0xFF bytes are followed by 0x00.
-    if (b[pos] != 0xff) {
-      ++pos;
-      continue;
-    }
-    while (pos < len && b[pos] == 0xff) ++pos;
-    if (pos >= len) return;
-    const unsigned marker = b[pos++];
-    if (marker == 0xd9) return;                                           // EOI: stb stops here
-    if (marker == 0x00 || (marker >= 0xd0 && marker <= 0xd8)) continue;  // stuffed byte, RSTn, SOI
-    const size_t length = (byte(pos) << 8) | byte(pos + 1);
-    if (marker == 0xc4) {  // DHT: stb reads tables while the length says more follow
-      int64_t left = int64_t(length) - 2;
-      size_t table = pos + 2;
-      while (left > 0) {
-        size_t codes = 0;
-        for (size_t i = 1; i <= 16; ++i) codes += byte(table + i);
-        require(codes <= 256, what + ": corrupt JPEG (a Huffman table of " + std::to_string(codes) +
-                                  " codes; at most 256 exist)");
-        table += 17 + codes;
-        left -= int64_t(17 + codes);
-      }
-    }
-    pos += std::max<size_t>(length, 2);
-  }
-}
-
 // stb_image copies a PNG's first IDAT chunk into a buffer it has not allocated yet when that chunk
 // is empty (memcpy to NULL, undefined behaviour; found by fuzz/fuzz_image). No encoder writes an
 // empty IDAT before the image data, so such a file is refused.
@@ -131,6 +96,13 @@ void check_png_chunks(const unsigned char* b, size_t len, const std::string& wha
   }
 }
 
+// 8-bit HWC pixels (copied) to a [1, C, H, W] float image on [-1, 1].
+Tensor hwc_bytes_to_image(const unsigned char* pixels, int64_t h, int64_t w, int64_t channels) {
+  const Tensor hwc = at::from_blob(const_cast<unsigned char*>(pixels), {h, w, channels},
+                                   at::TensorOptions().dtype(at::kByte)).clone();
+  return (hwc.permute({2, 0, 1}).unsqueeze(0).to(at::kFloat) / 127.5 - 1).contiguous();
+}
+
 }  // namespace
 
 Tensor decode_image(const unsigned char* bytes, size_t len, const std::string& what) {
@@ -141,34 +113,40 @@ Tensor decode_image(const unsigned char* bytes, size_t len, const std::string& w
   const bool png = len >= 8 && std::memcmp(bytes, kPngSignature, 8) == 0;
   const bool jpeg = len >= 3 && bytes[0] == 0xff && bytes[1] == 0xd8 && bytes[2] == 0xff;
   require(png || jpeg, what + ": not a readable PNG or JPEG image (no PNG or JPEG signature at its start)");
-  const std::string kind = png ? "PNG" : "JPEG";
   // A PNG's size is read here, not by stb_image: stb refuses sides above 2^24 with a bare
   // "unknown image type", and the pixel limit is the clearer message.
   if (png && len >= 24 && std::memcmp(bytes + 12, "IHDR", 4) == 0)
     check_pixel_count(big_endian_32(bytes + 16), big_endian_32(bytes + 20), what);
-  if (jpeg) check_jpeg_huffman_tables(bytes, len, what);
-  if (png) check_png_chunks(bytes, len, what);
+  if (jpeg) {
+    DecodedJpeg decoded = decode_jpeg(bytes, len, what, [&](int64_t h, int64_t w) {
+      // The header's size decides before anything is decoded.
+      check_pixel_count(w, h, what);
+      check_pixels_per_byte(w, h, len, /*png=*/false, what);
+    });
+    require(decoded.height > 0 && decoded.width > 0, what + ": image has no pixels");
+    return hwc_bytes_to_image(decoded.pixels.data(), decoded.height, decoded.width, decoded.channels);
+  }
+  check_png_chunks(bytes, len, what);
   int w = 0, h = 0, comp = 0;
   const int n = int(len);  // kMaxImageFileBytes < 2^31
   if (!stbi_info_from_memory(bytes, n, &w, &h, &comp)) {
     const char* why = stbi_failure_reason();
-    throw Error(what + ": corrupt " + kind + " header (" + (why ? why : "unknown reason") + ")");
+    throw Error(what + ": corrupt PNG header (" + (why ? why : "unknown reason") + ")");
   }
   // The header's size decides before anything is decoded (a 249 KB PNG can declare 16000 x 16000).
   check_pixel_count(w, h, what);
-  check_pixels_per_byte(w, h, len, png, what);
+  check_pixels_per_byte(w, h, len, /*png=*/true, what);
   const int want = (comp == 1 || comp == 2) ? 1 : 3;
   int channels_in_file = 0;
   unsigned char* data = stbi_load_from_memory(bytes, n, &w, &h, &channels_in_file, want);
   if (data == nullptr) {
     const char* why = stbi_failure_reason();
-    throw Error(what + ": cannot decode " + kind + " image (" + (why ? why : "unknown reason") + ")");
+    throw Error(what + ": cannot decode PNG image (" + (why ? why : "unknown reason") + ")");
   }
   std::unique_ptr<unsigned char, void (*)(void*)> owned(data, stbi_image_free);
   require(w > 0 && h > 0, what + ": image has no pixels");
   if (channels_in_file == 2 || channels_in_file == 4) std::cerr << what << ": alpha channel dropped\n";
-  const Tensor hwc = at::from_blob(data, {h, w, want}, at::TensorOptions().dtype(at::kByte)).clone();
-  return (hwc.permute({2, 0, 1}).unsqueeze(0).to(at::kFloat) / 127.5 - 1).contiguous();
+  return hwc_bytes_to_image(data, h, w, want);
 }
 
 Tensor read_image(const std::string& path) {

@@ -53,4 +53,11 @@ Tensor psnr_images(const Tensor& a, const Tensor& b) {
   return psnr(a, b.to(a.device()), 2.0);
 }
 
+Tensor calibration_fraction(const Tensor& truth, const Tensor& mean, const Tensor& std_map, double z) {
+  require(truth.defined() && truth.dim() >= 1 && truth.sizes() == mean.sizes() && truth.sizes() == std_map.sizes(),
+          "calibration_fraction needs truth, mean and std of the same shape [B, ...]");
+  const Tensor inside = (truth.to(at::kDouble) - mean.to(at::kDouble)).abs() <= z * std_map.to(at::kDouble);
+  return inside.to(at::kDouble).flatten(1).mean(1);
+}
+
 }  // namespace diffinv

@@ -55,6 +55,7 @@ Restoration restore_images(Denoiser& denoiser, const PreparedSampler& sampler, c
   if (r.x.is_cuda()) r.x.cpu();  // waits for the device so that the time is real
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   r.nfe = counting.count();
+  r.vjps = counting.vjp_count();
   if (!saved.empty()) r.trajectory = at::stack(saved, 1);
   return r;
 }
@@ -75,6 +76,7 @@ PosteriorSamples sample_posterior(Denoiser& denoiser, const PreparedSampler& sam
     xs.push_back(r.x.to(at::kCPU, at::kFloat));
     if (k == 0) p.trajectory = r.trajectory;
     p.nfe += r.nfe;
+    p.vjps += r.vjps;
     p.seconds += r.seconds;
     p.steps = r.steps;
   }

@@ -49,6 +49,18 @@ std::string timestep_setting(const TrainOptions& o) {
   return "sigma:" + fmt(o.timestep_sigma_ref) + " from step " + std::to_string(o.timesteps_from);
 }
 
+std::string lr_decay_setting(const TrainOptions& o) {
+  return "linear to 0 from step " + std::to_string(o.lr_decay_from) + " to " + std::to_string(o.lr_decay_to);
+}
+
+// Settings that begin at a step (a later training phase): the run's past is unchanged by them, so a
+// checkpoint trained without one resumes into it when it starts at or after the checkpoint's step.
+long phase_start(const std::string& key, const TrainOptions& o) {
+  if (key == "timesteps") return o.timesteps_from;
+  if (key == "lr_decay") return o.lr_decay_from;
+  return -1;
+}
+
 // Every setting that changes the trajectory: a resumed run must match all of them.
 std::map<std::string, std::string> run_settings(const UNetConfig& config, const TrainOptions& o) {
   UNetConfig c = config;
@@ -68,6 +80,7 @@ std::map<std::string, std::string> run_settings(const UNetConfig& config, const 
   if (o.warmup > 0) s["warmup"] = std::to_string(o.warmup);
   if (o.ema_warmup) s["ema_warmup"] = "true";
   if (o.timestep_sigma_ref > 0) s["timesteps"] = timestep_setting(o);
+  if (o.lr_decay_to > 0) s["lr_decay"] = lr_decay_setting(o);
   return s;
 }
 
@@ -167,15 +180,13 @@ std::pair<long, double> load_run(const std::string& dir, TrainState& s, const Tr
   const long step = static_cast<long>(parse_integer(meta("step"), path + " step"));
   for (const auto& [key, want] : settings) {
     const auto it = ck.metadata.find(key);
-    // A timestep sampling that starts at or after the checkpoint's step leaves its past unchanged:
-    // a uniform run can continue with one (a second training phase).
-    if (key == "timesteps" && it == ck.metadata.end() && o.timesteps_from >= step) continue;
+    if (it == ck.metadata.end() && phase_start(key, o) >= step) continue;
     const std::string got = it == ck.metadata.end() ? "(not set)" : it->second;
     const std::string values = key == "config" ? "" : " ('" + got + "' there, '" + want + "' now)";
     require(got == want, "--resume: the run in " + dir + " was trained with a different " +
                              (key == "config" ? "model config" : key) + values + "; resuming must use the same settings");
   }
-  for (const std::string key : {"warmup", "ema_warmup", "timesteps"}) {
+  for (const std::string key : {"warmup", "ema_warmup", "timesteps", "lr_decay"}) {
     const auto it = ck.metadata.find(key);
     require(it == ck.metadata.end() || settings.count(key), "--resume: the run in " + dir + " was trained with " +
                                                                 key + " " + (it == ck.metadata.end() ? "" : it->second) +
@@ -208,6 +219,14 @@ void truncate_log(const std::string& path, long step) {
 }
 
 }  // namespace
+
+double learning_rate_at(const TrainOptions& o, long step) {
+  const double k = double(step + 1);
+  double lr = o.warmup > 0 ? o.lr * std::min(1.0, k / double(o.warmup)) : o.lr;
+  if (o.lr_decay_to > 0 && step >= o.lr_decay_from)
+    lr *= double(o.lr_decay_to - step) / double(o.lr_decay_to - o.lr_decay_from);
+  return lr;
+}
 
 std::vector<double> timestep_probabilities(const std::vector<double>& sigmas, double sigma_ref) {
   require(sigma_ref > 0 && std::isfinite(sigma_ref), "timestep_probabilities: need a finite sigma_ref > 0");
@@ -244,6 +263,13 @@ void check_training_inputs(const UNetConfig& config, const Tensor& images, const
   require(std::isfinite(o.timestep_sigma_ref) && o.timestep_sigma_ref >= 0 && o.timesteps_from >= 0,
           "train: --timesteps sigma:S needs a finite S > 0 and --timesteps-from >= 0");
   require(o.save_every >= 0 && o.log_every >= 1, "train: need --save-every >= 0 and --log-every >= 1");
+  if (o.lr_decay_to > 0) {
+    require(o.lr_decay_from >= 0 && o.lr_decay_from < o.lr_decay_to,
+            "train: --lr-decay FROM:TO needs 0 <= FROM < TO, got " + std::to_string(o.lr_decay_from) + ":" +
+                std::to_string(o.lr_decay_to));
+    require(o.steps <= o.lr_decay_to, "train: --steps " + std::to_string(o.steps) + " runs past the end of --lr-decay (" +
+                                          std::to_string(o.lr_decay_to) + "), where the learning rate is 0");
+  }
   const torch::Device device(o.device);
   require(device.is_cpu() || device.is_cuda(), "train: --device must be cpu or cuda[:N], got '" + o.device + "'");
   if (device.is_cuda())
@@ -332,7 +358,7 @@ class Trainer {
       grads.mul_((o_.grad_clip / (grads.norm(2) + 1e-6)).clamp_max(1.0));
     // AdamW (Loshchilov & Hutter), as torch.optim.AdamW, with a linear learning-rate warm-up.
     const double k = double(step + 1);
-    const double lr = o_.warmup > 0 ? o_.lr * std::min(1.0, k / double(o_.warmup)) : o_.lr;
+    const double lr = learning_rate_at(o_, step);
     const double bc1 = 1 - std::pow(o_.adam_beta1, k), bc2 = 1 - std::pow(o_.adam_beta2, k);
     Tensor& p = state_.params;
     if (o_.weight_decay > 0) p.mul_(1 - lr * o_.weight_decay);
