@@ -11,10 +11,10 @@
 #include <fstream>
 
 #include "cli_runner.h"
+#include "tiny_trained_model.h"
 #include "diffinv/claims_benchmark.h"
 #include "diffinv/metrics.h"
 #include "diffinv/rng.h"
-#include "diffinv/trainer.h"
 #include "diffinv/training_data.h"
 
 namespace fs = std::filesystem;
@@ -192,21 +192,7 @@ TEST(ClaimsCli, WritesTheReportAndResumesWithoutRecomputing) {
   if (!fs::exists(diffinv::fashion_mnist_dir())) GTEST_SKIP() << "Fashion-MNIST is not installed (scripts/setup.sh installs it)";
   const fs::path dir = fs::temp_directory_path() / "diffinv_claims_cli";
   fs::remove_all(dir);
-  diffinv::UNetConfig model;  // a tiny learn_sigma UNet (OPC convert needs the learned variance)
-  model.image_size = 32;
-  model.in_channels = 1;
-  model.num_channels = 32;
-  model.num_res_blocks = 1;
-  model.channel_mult = {1};
-  model.attention_resolutions = {};
-  model.learn_sigma = true;
-  diffinv::TrainOptions options;
-  options.steps = 1;
-  options.batch = 2;
-  options.progress = false;
-  options.save_every = 0;
-  options.data_description = "zeros";
-  diffinv::train_unet(model, at::zeros({2, 1, 32, 32}), (dir / "model").string(), options);
+  write_tiny_trained_model(dir / "model");
   const std::string claims =
       std::string(kBetterClaim) +
       "  - id: sweep\n    title: DPS swept\n    rule: robust\n    tasks: [inpaint-box]\n    sweeps:\n"

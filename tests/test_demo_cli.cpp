@@ -7,8 +7,8 @@
 #include <filesystem>
 
 #include "cli_runner.h"
+#include "tiny_trained_model.h"
 #include "diffinv/image_io.h"
-#include "diffinv/trainer.h"
 #include "diffinv/training_data.h"
 
 namespace fs = std::filesystem;
@@ -17,21 +17,7 @@ TEST(DemoCli, WritesTheReportWithTablesAndGrids) {
   if (!fs::exists(diffinv::fashion_mnist_dir())) GTEST_SKIP() << "Fashion-MNIST is not installed (scripts/setup.sh installs it)";
   const fs::path dir = fs::temp_directory_path() / "diffinv_demo_cli";
   fs::remove_all(dir);
-  diffinv::UNetConfig config;
-  config.image_size = 32;
-  config.in_channels = 1;
-  config.num_channels = 32;
-  config.num_res_blocks = 1;
-  config.channel_mult = {1};
-  config.attention_resolutions = {};
-  config.learn_sigma = true;
-  diffinv::TrainOptions options;
-  options.steps = 1;
-  options.batch = 2;
-  options.progress = false;
-  options.save_every = 0;
-  options.data_description = "zeros";
-  diffinv::train_unet(config, at::zeros({2, 1, 32, 32}), (dir / "model").string(), options);
+  write_tiny_trained_model(dir / "model");
 
   const auto r = run_cli("--threads 1 demo --no-progress --model " + (dir / "model").string() +
                          " --images 3 --batch 3 --steps 2 --methods ddnm+,opc,dps --tasks fmnist/denoise,fmnist/inpaint-box"
