@@ -9,6 +9,9 @@ namespace diffinv {
 EpsDenoiser::EpsDenoiser(UNetModel model, DiscreteSchedule schedule)
     : model_(std::move(model)), schedule_(std::move(schedule)) {
   model_->eval();
+  // An inference adapter: VJPs are taken with respect to x only, so autograd must not record
+  // (or hold saved tensors for) the weights' side of every layer.
+  for (auto& p : model_->parameters()) p.set_requires_grad(false);
 }
 
 std::shared_ptr<EpsDenoiser> EpsDenoiser::from_config(const std::string& config_yaml, const std::string& checkpoint,
